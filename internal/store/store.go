@@ -220,7 +220,10 @@ type OutboxMessage struct {
 	Attempts      int
 	NextAttemptAt time.Time
 	SentAt        *time.Time
-	LastError     string
+	// DeadAt is set when delivery failed permanently (the recipient was
+	// refused); the message stays for `latch outbox` to show.
+	DeadAt    *time.Time
+	LastError string
 }
 
 // UserFilter is one operand of a user search. Which of the value fields is
@@ -314,7 +317,7 @@ type Store interface {
 	// OTPs.
 	// CreateOTP stores o and ends every earlier unused code of o.MethodID.
 	CreateOTP(ctx context.Context, o OTP, now time.Time) error
-	// GetLiveOTP returns the newest code of the method (used or not).
+	// GetLatestOTP returns the newest code of the method (used or not).
 	GetLatestOTP(ctx context.Context, projectID, methodID string) (OTP, error)
 	// RedeemOTP marks the code used if it is unused, unexpired and under
 	// maxAttempts; ErrConsumed otherwise.
@@ -357,6 +360,7 @@ type Store interface {
 	ClaimMessages(ctx context.Context, now, leaseUntil time.Time, limit int) ([]OutboxMessage, error)
 	MarkMessageSent(ctx context.Context, id int64, now time.Time) error
 	MarkMessageFailed(ctx context.Context, id int64, errText string, next time.Time) error
+	MarkMessageDead(ctx context.Context, id int64, errText string, now time.Time) error
 	// ListMessages returns messages newest first; recipient "" = all.
 	ListMessages(ctx context.Context, recipient string, limit int) ([]OutboxMessage, error)
 	CountPendingMessages(ctx context.Context) (int, error)
