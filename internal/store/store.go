@@ -180,10 +180,13 @@ type EmbeddableMagicLinkFactor struct {
 
 // Session is a user's login. The opaque token is stored only as SHA-256.
 type Session struct {
-	ID             string
-	ProjectID      string
-	UserID         string
-	TokenHash      []byte
+	ID        string
+	ProjectID string
+	UserID    string
+	TokenHash []byte
+	// TokenSealed is the token sealed under the master key, so that an
+	// authenticate by JWT can return the session_token as Stytch does.
+	TokenSealed    []byte
 	StartedAt      time.Time
 	LastAccessedAt time.Time
 	ExpiresAt      time.Time
