@@ -1,0 +1,528 @@
+// Command latch is a self-hosted authentication server that speaks
+// Stytch's Consumer API.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/latch-auth/latch/internal/app"
+	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/deliver"
+	"github.com/latch-auth/latch/internal/keys"
+	"github.com/latch-auth/latch/internal/secret"
+	"github.com/latch-auth/latch/internal/store"
+	"github.com/latch-auth/latch/internal/store/sqlstore"
+)
+
+const defaultDatabase = "sqlite:latch-data/latch.db"
+
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "latch:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+const topUsage = `latch: a self-hosted authentication server that speaks Stytch's Consumer API.
+
+Usage: latch <command> [flags]
+
+Commands:
+  serve                          run the server
+  project create|list|delete     manage projects (tenants)
+  project rotate-secret          add a project secret, or revoke one
+  project redirect-urls add|list|remove
+                                 the allow-list of magic-link URLs
+  keys rotate                    rotate a project's JWT signing key
+  outbox                         list outgoing email and SMS (the dev outbox)
+  migrate                        apply database migrations
+  version                        print the version
+
+Run 'latch <command> --help' for a command's flags.
+`
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, topUsage)
+		return errors.New("no command")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "migrate":
+		return migrate(args[1:], stdout)
+	case "version", "--version":
+		v := version
+		if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		fmt.Fprintln(stdout, "latch", v)
+		return nil
+	case "project":
+		return project(args[1:], stdout, stderr)
+	case "keys":
+		return keysCmd(args[1:], stdout, stderr)
+	case "outbox":
+		return outbox(args[1:], stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, topUsage)
+		return nil
+	}
+	fmt.Fprint(stderr, topUsage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func databaseFlag(c *command) *string {
+	return c.fs.String("database", defaultDatabase, "database URL: sqlite:PATH (embedded) or postgres://user:pass@host:5432/db?sslmode=…")
+}
+
+func masterKeyFlags(c *command) (b64, file *string) {
+	return c.fs.String("master-key", "", "the master key, base64 of 32 bytes; every node of one database needs the same (overrides --master-key-file)"),
+		c.fs.String("master-key-file", "", "file holding the master key; default master.key in the SQLite database's folder (latch-data/ for PostgreSQL), created on first start")
+}
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	c := newCommand("serve", "", "Run Latch's HTTP API, the outbox sender and the janitor.")
+	addr := c.fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	db := databaseFlag(c)
+	mk, mkFile := masterKeyFlags(c)
+	smtpURL := c.fs.String("smtp", "", "SMTP server for email: smtp://[user:pass@]host:port (STARTTLS when offered) or smtps://… (implicit TLS); unset = messages stay in the outbox and the log")
+	from := c.fs.String("email-from", "", "From address of emails, e.g. 'Acme <login@acme.example>'")
+	twURL := c.fs.String("twilio-url", deliver.TwilioBaseURL, "Twilio API base URL")
+	twSID := c.fs.String("twilio-account-sid", "", "Twilio account SID; unset = SMS and WhatsApp stay in the outbox and the log")
+	twToken := c.fs.String("twilio-auth-token", "", "Twilio auth token")
+	twFrom := c.fs.String("twilio-from", "", "Twilio sender number for SMS, E.164")
+	twWA := c.fs.String("twilio-whatsapp-from", "", "Twilio sender number for WhatsApp, E.164")
+	logFormat := c.fs.String("log-format", "text", "log format: text or json")
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	var h slog.Handler = slog.NewTextHandler(stderr, nil)
+	if *logFormat == "json" {
+		h = slog.NewJSONHandler(stderr, nil)
+	}
+	logger := slog.New(h)
+	slog.SetDefault(logger)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := app.Open(ctx, app.Config{
+		Database: *db, MasterKey: *mk, MasterKeyFile: *mkFile,
+		SMTPURL: *smtpURL, EmailFrom: *from,
+		TwilioURL: *twURL, TwilioAccountSID: *twSID, TwilioAuthToken: *twToken, TwilioFrom: *twFrom, TwilioWhatsAppFrom: *twWA,
+		Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := firstProject(ctx, a, stdout); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	logger.Info("latch listening", "addr", ln.Addr().String(), "database", a.Store.Backend(), "version", version)
+	return a.Serve(ctx, ln)
+}
+
+// firstProject creates a test project on the first start and prints its
+// credentials once, so a newcomer can paste them into curl.
+func firstProject(ctx context.Context, a *app.App, stdout io.Writer) error {
+	ps, err := a.Store.ListProjects(ctx)
+	if err != nil || len(ps) > 0 {
+		return err
+	}
+	cp, err := a.Service.CreateProject(ctx, auth.NewProject{Name: "Test project", RedirectURLs: []string{"http://localhost:3000/authenticate"}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `
+Created a test project. Its secret is shown only this once:
+
+  project_id: %s
+  secret:     %s
+
+Try it:
+  curl -u '%s:%s' -X POST http://127.0.0.1:8080/v1/users -H 'Content-Type: application/json' -d '{"email":"ada@example.com"}'
+
+Magic links go to http://localhost:3000/authenticate by default ('latch project redirect-urls --help').
+
+`, cp.Project.ID, cp.Secret, cp.Project.ID, cp.Secret)
+	return nil
+}
+
+func migrate(args []string, stdout io.Writer) error {
+	c := newCommand("migrate", "", "Apply the database migrations (serve also applies them on start).")
+	db := databaseFlag(c)
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	st, err := sqlstore.Open(context.Background(), *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(context.Background()); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}
+
+// openApp opens the database and keys for a management command.
+func openApp(db, mk, mkFile string) (*app.App, error) {
+	return app.Open(context.Background(), app.Config{Database: db, MasterKey: mk, MasterKeyFile: mkFile, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+}
+
+func project(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, topUsage)
+		return errors.New("project: which command? create, list, delete, rotate-secret, redirect-urls")
+	}
+	switch args[0] {
+	case "create":
+		return projectCreate(args[1:], stdout)
+	case "list":
+		return projectList(args[1:], stdout)
+	case "delete":
+		return projectDelete(args[1:], stdout)
+	case "rotate-secret":
+		return rotateSecret(args[1:], stdout)
+	case "redirect-urls":
+		return redirectURLs(args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("project: unknown command %q", args[0])
+}
+
+func projectCreate(args []string, stdout io.Writer) error {
+	c := newCommand("project create", "", "Create a project and print its project_id and secret (shown only once).")
+	db := databaseFlag(c)
+	mk, mkFile := masterKeyFlags(c)
+	name := c.fs.String("name", "", "project name, shown in emails")
+	live := c.fs.Bool("live", false, "create a live project (project-live-…) instead of a test one")
+	var urls listFlag
+	c.fs.Var(&urls, "redirect-url", "allowed magic-link redirect URL; repeat for more; the first is the default")
+	asJSON := c.fs.Bool("json", false, `print {"project_id":…,"secret":…} only`)
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	a, err := openApp(*db, *mk, *mkFile)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	cp, err := a.Service.CreateProject(context.Background(), auth.NewProject{Name: *name, Live: *live, RedirectURLs: urls})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(struct {
+			ProjectID string `json:"project_id"`
+			Secret    string `json:"secret"`
+		}{cp.Project.ID, cp.Secret})
+	}
+	fmt.Fprintf(stdout, "project_id: %s\nsecret:     %s\n(the secret is shown only this once)\n", cp.Project.ID, cp.Secret)
+	return nil
+}
+
+func projectList(args []string, stdout io.Writer) error {
+	c := newCommand("project list", "", "List projects with their secret ids (never the secrets) and redirect URLs.")
+	db := databaseFlag(c)
+	asJSON := c.fs.Bool("json", false, "print JSON")
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	st, err := openStore(*db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	ps, err := st.ListProjects(ctx)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		ProjectID    string    `json:"project_id"`
+		Name         string    `json:"name"`
+		Live         bool      `json:"live"`
+		CreatedAt    time.Time `json:"created_at"`
+		SecretIDs    []string  `json:"secret_ids"`
+		RedirectURLs []string  `json:"redirect_urls"`
+	}
+	rows := []row{}
+	for _, p := range ps {
+		r := row{ProjectID: p.ID, Name: p.Name, Live: p.Live, CreatedAt: p.CreatedAt, SecretIDs: []string{}, RedirectURLs: []string{}}
+		secs, err := st.ListProjectSecrets(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		for _, s := range secs {
+			r.SecretIDs = append(r.SecretIDs, s.ID)
+		}
+		us, err := st.ListRedirectURLs(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		for _, u := range us {
+			r.RedirectURLs = append(r.RedirectURLs, u.URL)
+		}
+		rows = append(rows, r)
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(rows)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROJECT_ID\tNAME\tSECRET_IDS\tREDIRECT_URLS")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ProjectID, r.Name, strings.Join(r.SecretIDs, ","), strings.Join(r.RedirectURLs, ","))
+	}
+	return tw.Flush()
+}
+
+func openStore(db string) (*sqlstore.DB, error) {
+	st, err := sqlstore.Open(context.Background(), db)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(context.Background()); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func projectDelete(args []string, stdout io.Writer) error {
+	c := newCommand("project delete", "", "Delete a project and everything in it, at once.")
+	db := databaseFlag(c)
+	id := c.fs.String("project", "", "project_id")
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	st, err := openStore(*db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.DeleteProject(context.Background(), *id); err != nil {
+		return fmt.Errorf("delete %s: %w", *id, err)
+	}
+	fmt.Fprintln(stdout, "deleted", *id)
+	return nil
+}
+
+func rotateSecret(args []string, stdout io.Writer) error {
+	c := newCommand("project rotate-secret", "", "Add a new secret to a project (old ones keep working), or with --revoke-secret remove one at once.")
+	db := databaseFlag(c)
+	mk, mkFile := masterKeyFlags(c)
+	id := c.fs.String("project", "", "project_id")
+	revoke := c.fs.String("revoke-secret", "", "secret id (from 'latch project list') to remove instead of adding one")
+	asJSON := c.fs.Bool("json", false, "print JSON")
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	a, err := openApp(*db, *mk, *mkFile)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ctx := context.Background()
+	if *revoke != "" {
+		if err := a.Store.DeleteProjectSecret(ctx, *id, *revoke); err != nil {
+			return fmt.Errorf("revoke %s: %w", *revoke, err)
+		}
+		fmt.Fprintln(stdout, "revoked", *revoke)
+		return nil
+	}
+	sid, sec, err := a.Service.AddSecret(ctx, *id)
+	if err != nil {
+		return fmt.Errorf("add secret to %s: %w", *id, err)
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]string{"project_id": *id, "secret_id": sid, "secret": sec})
+	}
+	fmt.Fprintf(stdout, "secret_id: %s\nsecret:    %s\n(the secret is shown only this once)\n", sid, sec)
+	return nil
+}
+
+func redirectURLs(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("project redirect-urls: add, list or remove?")
+	}
+	verb := args[0]
+	c := newCommand("project redirect-urls "+verb, "[URL…]", "Manage the allow-list of magic-link redirect URLs. The oldest URL is the default for login, signup and invite links.")
+	db := databaseFlag(c)
+	id := c.fs.String("project", "", "project_id")
+	if err := c.parse(args[1:]); err != nil {
+		return err
+	}
+	st, err := openStore(*db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if _, err := st.GetProject(ctx, *id); err != nil {
+		return fmt.Errorf("project %q: %w", *id, err)
+	}
+	switch verb {
+	case "add":
+		for _, u := range c.fs.Args() {
+			if err := auth.ValidateRedirectURL(u); err != nil {
+				return err
+			}
+			if err := st.AddRedirectURL(ctx, store.RedirectURL{ProjectID: *id, URL: u, CreatedAt: time.Now().UTC()}); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+				return err
+			}
+			fmt.Fprintln(stdout, "added", u)
+		}
+	case "remove":
+		for _, u := range c.fs.Args() {
+			if err := st.DeleteRedirectURL(ctx, *id, u); err != nil {
+				return fmt.Errorf("remove %s: %w", u, err)
+			}
+			fmt.Fprintln(stdout, "removed", u)
+		}
+	case "list":
+		us, err := st.ListRedirectURLs(ctx, *id)
+		if err != nil {
+			return err
+		}
+		for i, u := range us {
+			def := ""
+			if i == 0 {
+				def = "  (default)"
+			}
+			fmt.Fprintln(stdout, u.URL+def)
+		}
+	default:
+		fmt.Fprint(stderr, topUsage)
+		return fmt.Errorf("project redirect-urls: unknown command %q", verb)
+	}
+	return nil
+}
+
+func keysCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "rotate" {
+		fmt.Fprint(stderr, topUsage)
+		return errors.New("keys: the command is 'latch keys rotate --project ID'")
+	}
+	c := newCommand("keys rotate", "", "Make a new signing key for a project's session JWTs. It signs at once on every node (within seconds); the old key stays in the JWKS for the grace period so outstanding JWTs verify.")
+	db := databaseFlag(c)
+	mk, mkFile := masterKeyFlags(c)
+	id := c.fs.String("project", "", "project_id")
+	grace := c.fs.Duration("grace", keys.DefaultGrace, "how long the old key stays in the JWKS")
+	if err := c.parse(args[1:]); err != nil {
+		return err
+	}
+	a, err := openApp(*db, *mk, *mkFile)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	p, err := a.Store.GetProject(context.Background(), *id)
+	if err != nil {
+		return fmt.Errorf("project %q: %w", *id, err)
+	}
+	k, err := a.Keys.Rotate(context.Background(), p.ID, p.Live, *grace)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "new signing key", k.KID)
+	return nil
+}
+
+func outbox(args []string, stdout io.Writer) error {
+	c := newCommand("outbox", "", "List outgoing messages (email, SMS, WhatsApp), newest first. Without --smtp or Twilio, this is where magic links and codes go.")
+	db := databaseFlag(c)
+	mk, mkFile := masterKeyFlags(c)
+	to := c.fs.String("to", "", "only messages to this address or number")
+	limit := c.fs.Int("limit", 20, "how many messages")
+	asJSON := c.fs.Bool("json", false, "print JSON, one array")
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	st, err := openStore(*db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	master, err := app.LoadMasterKey(*mk, *mkFile, *db, false)
+	if err != nil {
+		return err
+	}
+	ring, err := secret.NewKeyring(master)
+	if err != nil {
+		return err
+	}
+	recipient := *to
+	if recipient != "" {
+		if e, err := auth.NormalizeEmail(recipient); err == nil {
+			recipient = e
+		} else if p, err := auth.NormalizePhone(recipient); err == nil {
+			recipient = p
+		}
+	}
+	msgs, err := st.ListMessages(context.Background(), recipient, *limit)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		ID        int64      `json:"id"`
+		ProjectID string     `json:"project_id"`
+		Channel   string     `json:"channel"`
+		To        string     `json:"to"`
+		Subject   string     `json:"subject,omitempty"`
+		Text      string     `json:"text"`
+		CreatedAt time.Time  `json:"created_at"`
+		SentAt    *time.Time `json:"sent_at"`
+		Attempts  int        `json:"attempts"`
+		LastError string     `json:"last_error,omitempty"`
+	}
+	rows := []row{}
+	for _, m := range msgs {
+		dm, err := deliver.Open(ring, m)
+		if err != nil {
+			return fmt.Errorf("message %d: %w", m.ID, err)
+		}
+		rows = append(rows, row{m.ID, m.ProjectID, m.Channel, m.Recipient, dm.Subject, dm.Text, m.CreatedAt, m.SentAt, m.Attempts, m.LastError})
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(stdout, "(the outbox is empty)")
+	}
+	for _, r := range rows {
+		state := "queued"
+		if r.SentAt != nil {
+			state = "sent " + r.SentAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(stdout, "── #%d %s to %s · %s · %s\n", r.ID, r.Channel, r.To, r.CreatedAt.Format(time.RFC3339), state)
+		if r.Subject != "" {
+			fmt.Fprintf(stdout, "Subject: %s\n", r.Subject)
+		}
+		fmt.Fprintf(stdout, "%s\n\n", strings.TrimSpace(r.Text))
+	}
+	return nil
+}

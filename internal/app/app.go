@@ -1,0 +1,268 @@
+// Package app wires Latch together: the store, the keys, the domain
+// service, the HTTP server and the background workers (outbox sender and
+// janitor). `latch serve` and the end-to-end tests both start Latch here.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/latch-auth/latch/internal/api"
+	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/deliver"
+	"github.com/latch-auth/latch/internal/keys"
+	"github.com/latch-auth/latch/internal/secret"
+	"github.com/latch-auth/latch/internal/store/sqlstore"
+)
+
+// Config is everything `latch serve` takes.
+type Config struct {
+	Database      string // sqlite:path or postgres://…
+	MasterKey     string // base64 of 32 bytes; overrides MasterKeyFile
+	MasterKeyFile string // "" = master.key beside the SQLite file (or in latch-data/)
+
+	SMTPURL   string
+	EmailFrom string
+	// SMTPTLS, when set, replaces the SMTP client's TLS settings (tests
+	// trust their self-signed server with it).
+	SMTPTLS *tls.Config
+
+	TwilioURL          string
+	TwilioAccountSID   string
+	TwilioAuthToken    string
+	TwilioFrom         string
+	TwilioWhatsAppFrom string
+
+	Now    func() time.Time // the clock; time.Now when nil
+	Logger *slog.Logger
+
+	JanitorInterval time.Duration // default 1 min
+}
+
+// App is a running Latch.
+type App struct {
+	Store   *sqlstore.DB
+	Ring    *secret.Keyring
+	Keys    *keys.Keys
+	Service *auth.Service
+	Handler *api.Server
+	Sender  *deliver.Sender
+	log     *slog.Logger
+	cfg     Config
+}
+
+// Open connects to the database, applies migrations, loads the master key
+// and builds the service. It starts nothing in the background.
+func Open(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	db, err := sqlstore.Open(ctx, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	master, err := LoadMasterKey(cfg.MasterKey, cfg.MasterKeyFile, cfg.Database, true)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	ring, err := secret.NewKeyring(master)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a := &App{Store: db, Ring: ring, log: cfg.Logger, cfg: cfg}
+	a.Keys = keys.New(db, ring, cfg.Now)
+	a.Sender = &deliver.Sender{Store: db, Ring: ring, Logger: cfg.Logger, Now: cfg.Now}
+	if cfg.SMTPURL != "" {
+		from := cfg.EmailFrom
+		if from == "" {
+			return nil, errors.New("--email-from is required with --smtp")
+		}
+		m, err := deliver.NewSMTP(cfg.SMTPURL, from)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		m.TLSConfig = cfg.SMTPTLS
+		a.Sender.Email = m
+	}
+	if cfg.TwilioAccountSID != "" {
+		tw := deliver.NewTwilio(cfg.TwilioURL, cfg.TwilioAccountSID, cfg.TwilioAuthToken, cfg.TwilioFrom, cfg.TwilioWhatsAppFrom, nil)
+		tw.Logger = cfg.Logger
+		if cfg.TwilioFrom != "" {
+			a.Sender.SMS = tw
+		}
+		if cfg.TwilioWhatsAppFrom != "" {
+			a.Sender.WhatsApp = tw
+		}
+	}
+	a.Service = auth.New(auth.Config{Store: db, Keys: a.Keys, Ring: ring, Now: cfg.Now, Notify: a.Sender.Notify, Logger: cfg.Logger})
+	a.Handler = api.New(a.Service, cfg.Logger)
+	delivered := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "latch_outbox_deliveries_total", Help: "Outbox delivery attempts by channel and result.",
+	}, []string{"channel", "result"})
+	a.Handler.Registry().MustRegister(delivered)
+	a.Sender.OnResult = func(channel string, err error) {
+		result := "sent"
+		if err != nil {
+			result = "failed"
+		}
+		delivered.WithLabelValues(channel, result).Inc()
+	}
+	return a, nil
+}
+
+// Close closes the database.
+func (a *App) Close() error { return a.Store.Close() }
+
+// Background runs the outbox sender and the janitor until ctx ends.
+func (a *App) Background(ctx context.Context) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.Sender.Run(ctx) }()
+	go func() { defer wg.Done(); a.janitor(ctx) }()
+	return &wg
+}
+
+// janitor sweeps expired sessions, tokens, codes and unverified methods.
+func (a *App) janitor(ctx context.Context) {
+	every := a.cfg.JanitorInterval
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		now := a.cfg.Now()
+		if n, err := a.Store.DeleteExpired(ctx, now); err != nil && ctx.Err() == nil {
+			a.log.Warn("janitor: sweep expired", "err", err)
+		} else if n > 0 {
+			a.log.Debug("janitor: swept", "rows", n)
+		}
+		if _, err := a.Store.DeleteExpiredPendingMethods(ctx, now); err != nil && ctx.Err() == nil {
+			a.log.Warn("janitor: sweep unverified methods", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// HTTPServer returns an http.Server with timeouts against slow clients.
+func (a *App) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Serve serves HTTP on ln and runs the background workers until ctx ends,
+// then drains in-flight requests (up to 20 s) and returns.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := a.HTTPServer()
+	bgCtx, stopBG := context.WithCancel(context.Background())
+	wg := a.Background(bgCtx)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err = srv.Shutdown(sctx)
+		cancel()
+	case err = <-errc:
+	}
+	stopBG()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// DataDir is the folder of a SQLite database URL, or latch-data.
+func DataDir(database string) string {
+	for _, p := range []string{"sqlite://", "sqlite:", "file:"} {
+		if rest, ok := strings.CutPrefix(database, p); ok {
+			rest, _, _ = strings.Cut(rest, "?")
+			return filepath.Dir(rest)
+		}
+	}
+	return "latch-data"
+}
+
+// LoadMasterKey returns the install's 32-byte master key: from b64 if
+// given, else from file (default master.key in the data folder), creating
+// the file with a new random key when create is set and it is missing.
+// Every node of one database must share the key.
+func LoadMasterKey(b64, file, database string, create bool) ([]byte, error) {
+	if b64 != "" {
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+		if err != nil || len(k) != secret.MasterKeySize {
+			return nil, errors.New("LATCH_MASTER_KEY must be base64 of 32 bytes (openssl rand -base64 32)")
+		}
+		return k, nil
+	}
+	if file == "" {
+		file = filepath.Join(DataDir(database), "master.key")
+	}
+	b, err := os.ReadFile(file)
+	if err == nil {
+		k, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil || len(k) != secret.MasterKeySize {
+			return nil, fmt.Errorf("%s does not hold base64 of 32 bytes", file)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) || !create {
+		return nil, fmt.Errorf("read master key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return nil, err
+	}
+	k := secret.Bytes(secret.MasterKeySize)
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return LoadMasterKey("", file, database, false) // another process won the race
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n"); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return k, f.Close()
+}

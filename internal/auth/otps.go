@@ -1,0 +1,355 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/latch-auth/latch/internal/deliver"
+	"github.com/latch-auth/latch/internal/secret"
+	"github.com/latch-auth/latch/internal/store"
+)
+
+// Passcode rules (CONTRACT.md §4.2).
+const (
+	defaultOTPMinutes = 2
+	minOTPMinutes     = 1
+	maxOTPMinutes     = 10
+	// MaxCodeAttempts is Latch's own rule: a code dies after 5 wrong tries.
+	MaxCodeAttempts = 5
+)
+
+var (
+	textLocales = []string{"", "en", "es", "pt-br", "fr", "it", "de-DE", "zh-Hans", "ca-ES", "ja", "ru", "nl", "pl", "tr", "fa", "vi", "cs"}
+	sixDigits   = regexp.MustCompile(`^[0-9]{6}$`)
+)
+
+// OTPSendRequest is send and login_or_create on every channel; Email is
+// used by the email channel, PhoneNumber by SMS and WhatsApp.
+type OTPSendRequest struct {
+	PhoneNumber         string      `json:"phone_number"`
+	Email               string      `json:"email"`
+	ExpirationMinutes   *int        `json:"expiration_minutes"`
+	Attributes          *Attributes `json:"attributes"`
+	Locale              string      `json:"locale"`
+	CreateUserAsPending bool        `json:"create_user_as_pending"`
+	LoginTemplateID     string      `json:"login_template_id"`
+	SignupTemplateID    string      `json:"signup_template_id"`
+	UserID              string      `json:"user_id"`
+	SessionToken        string      `json:"session_token"`
+	SessionJWT          string      `json:"session_jwt"`
+}
+
+// OTPSent answers a send: MethodID is the phone_id or email_id.
+type OTPSent struct {
+	UserID      string
+	MethodID    string
+	UserCreated bool
+}
+
+func otpTTL(v *int) (time.Duration, error) {
+	if v == nil || *v == 0 {
+		return defaultOTPMinutes * time.Minute, nil
+	}
+	if *v < minOTPMinutes || *v > maxOTPMinutes {
+		return 0, ErrInvalidExpirationOTP
+	}
+	return time.Duration(*v) * time.Minute, nil
+}
+
+// SendOTP sends a passcode on channel (sms, whatsapp, email). With create
+// set it is login_or_create: an unknown phone or email makes a new user.
+// Otherwise the method must exist, unless the request names a user (by id
+// or session) to attach it to, unverified.
+func (s *Service) SendOTP(ctx context.Context, p store.Project, channel string, create bool, r OTPSendRequest) (OTPSent, error) {
+	ttl, err := otpTTL(r.ExpirationMinutes)
+	if err != nil {
+		return OTPSent{}, err
+	}
+	var recipient string
+	if channel == store.ChannelEmail {
+		if recipient, err = NormalizeEmail(r.Email); err != nil {
+			return OTPSent{}, err
+		}
+		if !slices.Contains(emailLocales, r.Locale) {
+			return OTPSent{}, ErrInvalidLocale
+		}
+		if err := checkTemplates(r.LoginTemplateID, r.SignupTemplateID); err != nil {
+			return OTPSent{}, err
+		}
+	} else {
+		if recipient, err = NormalizePhone(r.PhoneNumber); err != nil {
+			return OTPSent{}, err
+		}
+		if !slices.Contains(textLocales, r.Locale) {
+			return OTPSent{}, ErrInvalidLocale
+		}
+	}
+	if !p.Live && (recipient == SandboxPhone || recipient == SandboxEmail) {
+		method := sandboxPhoneID
+		if channel == store.ChannelEmail {
+			method = sandboxEmailID
+		}
+		return OTPSent{UserID: SandboxUserID, MethodID: method}, nil
+	}
+	if err := s.limitSend(ctx, p, recipient); err != nil {
+		return OTPSent{}, err
+	}
+	var out OTPSent
+	err = s.store.InTx(ctx, func(tx store.Store) error {
+		var u store.User
+		var methodID string
+		var err error
+		switch {
+		case create:
+			u, methodID, out.UserCreated, err = s.ownerOrNew(ctx, tx, p, channel, recipient, r.CreateUserAsPending)
+		case channel == store.ChannelEmail:
+			var e store.Email
+			u, e, err = s.emailOwner(ctx, tx, p, recipient, r.UserID, r.SessionToken, r.SessionJWT, ttl)
+			methodID = e.ID
+		default:
+			var ph store.Phone
+			u, ph, err = s.phoneOwner(ctx, tx, p, recipient, r.UserID, r.SessionToken, r.SessionJWT, ttl)
+			methodID = ph.ID
+		}
+		if err != nil {
+			return err
+		}
+		now := s.Now()
+		code := secret.OTPCode()
+		o := store.OTP{ID: secret.ID("otp", p.Live), ProjectID: p.ID, UserID: u.ID, MethodID: methodID, Channel: channel, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+		o.CodeHash = s.ring.CodeHash(o.ID, code)
+		if r.Attributes != nil {
+			o.IPAddress, o.UserAgent = r.Attributes.IPAddress, r.Attributes.UserAgent
+		}
+		if err := tx.CreateOTP(ctx, o, now); err != nil {
+			return err
+		}
+		msg := deliver.OTPText(channel, p.Name, recipient, code, ttl)
+		if channel == store.ChannelEmail {
+			msg = deliver.OTPEmail(p.Name, recipient, code, ttl)
+		}
+		if err := deliver.Enqueue(ctx, tx, s.ring, p.ID, msg, now); err != nil {
+			return err
+		}
+		out.UserID, out.MethodID = u.ID, methodID
+		return nil
+	})
+	if err != nil {
+		return OTPSent{}, storeErr(err, "send otp")
+	}
+	s.notify()
+	return out, nil
+}
+
+// ownerOrNew finds the owner of a phone or email, or creates a user with it.
+func (s *Service) ownerOrNew(ctx context.Context, tx store.Store, p store.Project, channel, recipient string, pending bool) (store.User, string, bool, error) {
+	var u store.User
+	var err error
+	if channel == store.ChannelEmail {
+		u, err = tx.GetUserByEmail(ctx, p.ID, recipient)
+	} else {
+		u, err = tx.GetUserByPhone(ctx, p.ID, recipient)
+	}
+	if err == nil {
+		return u, methodOf(u, channel, recipient), false, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return store.User{}, "", false, err
+	}
+	u = s.newUser(p, pending)
+	if channel == store.ChannelEmail {
+		u.Emails = []store.Email{{ID: secret.ID("email", p.Live), ProjectID: p.ID, UserID: u.ID, Address: recipient, CreatedAt: u.CreatedAt}}
+	} else {
+		u.Phones = []store.Phone{{ID: secret.ID("phone-number", p.Live), ProjectID: p.ID, UserID: u.ID, Number: recipient, CreatedAt: u.CreatedAt}}
+	}
+	if err := tx.CreateUser(ctx, u); err != nil {
+		return store.User{}, "", false, userWriteErr(err)
+	}
+	return u, methodOf(u, channel, recipient), true, nil
+}
+
+func methodOf(u store.User, channel, recipient string) string {
+	if channel == store.ChannelEmail {
+		return emailOf(u, recipient).ID
+	}
+	for _, ph := range u.Phones {
+		if ph.Number == recipient {
+			return ph.ID
+		}
+	}
+	return ""
+}
+
+// phoneOwner is emailOwner for phone numbers.
+func (s *Service) phoneOwner(ctx context.Context, tx store.Store, p store.Project, number, userID, token, jwt string, pendingFor time.Duration) (store.User, store.Phone, error) {
+	named, err := s.namedUser(ctx, tx, p, userID, token, jwt)
+	if err != nil {
+		return store.User{}, store.Phone{}, err
+	}
+	owner, err := tx.GetUserByPhone(ctx, p.ID, number)
+	switch {
+	case err == nil:
+		if named != nil && named.ID != owner.ID {
+			return store.User{}, store.Phone{}, ErrDuplicatePhone
+		}
+		for _, ph := range owner.Phones {
+			if ph.Number == number {
+				return owner, ph, nil
+			}
+		}
+		return store.User{}, store.Phone{}, ErrPhoneNotFound
+	case !errors.Is(err, store.ErrNotFound):
+		return store.User{}, store.Phone{}, err
+	case named == nil:
+		return store.User{}, store.Phone{}, ErrPhoneNotFound
+	}
+	if unverified(named.Emails, named.Phones) >= maxUnverifiedFactors {
+		return store.User{}, store.Phone{}, ErrTooManyUnverified
+	}
+	until := s.Now().Add(max(pendingFor, attachWindow))
+	ph := store.Phone{ID: secret.ID("phone-number", p.Live), ProjectID: p.ID, UserID: named.ID, Number: number, CreatedAt: s.Now(), PendingUntil: &until}
+	if err := tx.AddPhone(ctx, ph); err != nil {
+		return store.User{}, store.Phone{}, userWriteErr(err)
+	}
+	return *named, ph, nil
+}
+
+// AuthenticateOTPRequest is POST /v1/otps/authenticate.
+type AuthenticateOTPRequest struct {
+	MethodID   string        `json:"method_id"`
+	Code       string        `json:"code"`
+	Attributes *Attributes   `json:"attributes"`
+	Options    *MatchOptions `json:"options"`
+	SessionOptions
+}
+
+// AuthenticateOTP checks the newest code of a method.
+//
+// A wrong code is 404 otp_code_not_found and counts twice, atomically in
+// the database: against the code (it dies after MaxCodeAttempts) and
+// against the user (who is locked at the project's threshold). A used,
+// expired or dead code is 401 unable_to_auth_otp_code. A locked user is
+// 429 user_lock_limit_reached even with the right code. An unknown
+// method_id, or one of another project, is otp_code_not_found, so ids say
+// nothing across tenants.
+func (s *Service) AuthenticateOTP(ctx context.Context, p store.Project, r AuthenticateOTPRequest) (LoginResult, error) {
+	if r.MethodID == "" {
+		return LoginResult{}, ErrInvalidMethodID.With("method_id is required.")
+	}
+	if !sixDigits.MatchString(r.Code) {
+		return LoginResult{}, ErrInvalidCode
+	}
+	if err := checkDuration(r.SessionDurationMinutes); err != nil {
+		return LoginResult{}, err
+	}
+	if !p.Live && (r.MethodID == sandboxPhoneID || r.MethodID == sandboxEmailID) {
+		if r.Code != SandboxCode {
+			return LoginResult{}, ErrOTPCodeNotFound
+		}
+		return s.sandboxLogin(ctx, p, r.SessionOptions, "otp", r.MethodID)
+	}
+	o, err := s.store.GetLatestOTP(ctx, p.ID, r.MethodID)
+	if errors.Is(err, store.ErrNotFound) {
+		return LoginResult{}, ErrOTPCodeNotFound
+	}
+	if err != nil {
+		return LoginResult{}, storeErr(err, "get otp")
+	}
+	u, err := s.store.GetUser(ctx, p.ID, o.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return LoginResult{}, ErrOTPCodeNotFound
+	}
+	if err != nil {
+		return LoginResult{}, storeErr(err, "get user")
+	}
+	if err := s.checkLock(u); err != nil {
+		return LoginResult{}, err
+	}
+	now := s.Now()
+	if o.UsedAt != nil || !o.ExpiresAt.After(now) || o.Attempts >= MaxCodeAttempts {
+		return LoginResult{}, ErrUnableToAuthOTP
+	}
+	if !secret.Equal(s.ring.CodeHash(o.ID, r.Code), o.CodeHash) {
+		if _, err := s.store.RecordOTPFailure(ctx, p.ID, o.ID); err != nil {
+			return LoginResult{}, storeErr(err, "record otp failure")
+		}
+		if err := s.recordFailure(ctx, p, u.ID); err != nil && !errors.Is(err, ErrUserLocked) {
+			return LoginResult{}, err
+		}
+		return LoginResult{}, ErrOTPCodeNotFound
+	}
+	if err := checkAttributes(o.IPAddress, o.UserAgent, r.Attributes, r.Options); err != nil {
+		return LoginResult{}, err
+	}
+	var res LoginResult
+	var sess *store.Session
+	var token string
+	err = s.store.InTx(ctx, func(tx store.Store) error {
+		if err := tx.RedeemOTP(ctx, p.ID, o.ID, now, MaxCodeAttempts); err != nil {
+			if errors.Is(err, store.ErrConsumed) || errors.Is(err, store.ErrNotFound) {
+				return ErrUnableToAuthOTP
+			}
+			return err
+		}
+		// Re-read the user inside the transaction: a lock set since counts.
+		u, err := tx.GetUser(ctx, p.ID, o.UserID)
+		if err != nil {
+			return err
+		}
+		if err := s.checkLock(u); err != nil {
+			return err
+		}
+		f := store.Factor{Type: "otp", DeliveryMethod: o.Channel, LastAuthenticatedAt: now, CreatedAt: now, UpdatedAt: now}
+		if o.Channel == store.ChannelEmail {
+			e, err := tx.GetEmail(ctx, p.ID, o.MethodID)
+			if err != nil {
+				return notFoundAs(err, ErrUnableToAuthOTP)
+			}
+			if err := tx.VerifyEmail(ctx, p.ID, e.ID); err != nil {
+				return err
+			}
+			f.EmailFactor = &store.EmailFactor{EmailID: e.ID, EmailAddress: e.Address}
+		} else {
+			ph, err := tx.GetPhone(ctx, p.ID, o.MethodID)
+			if err != nil {
+				return notFoundAs(err, ErrUnableToAuthOTP)
+			}
+			if err := tx.VerifyPhone(ctx, p.ID, ph.ID); err != nil {
+				return err
+			}
+			f.PhoneNumberFactor = &store.PhoneNumberFactor{PhoneID: ph.ID, PhoneNumber: ph.Number}
+		}
+		if err := s.succeed(ctx, tx, u); err != nil {
+			return err
+		}
+		var existing *store.Session
+		if r.SessionToken != "" || r.SessionJWT != "" {
+			es, err := s.sessionFor(ctx, tx, p, r.SessionToken, r.SessionJWT)
+			if err != nil {
+				return err
+			}
+			existing = &es
+		}
+		sess, token, err = s.finishLogin(ctx, tx, loginInput{project: p, userID: u.ID, factor: f, attrs: r.Attributes, opts: r.SessionOptions, existing: existing})
+		return err
+	})
+	if err != nil {
+		return LoginResult{}, storeErr(err, "authenticate otp")
+	}
+	sr, err := s.result(ctx, p, o.UserID, sess, token)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	res.SessionResult, res.MethodID = sr, o.MethodID
+	return res, nil
+}
+
+func notFoundAs(err error, e *Error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return e
+	}
+	return err
+}

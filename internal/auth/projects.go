@@ -1,0 +1,144 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/latch-auth/latch/internal/secret"
+	"github.com/latch-auth/latch/internal/store"
+)
+
+// Project defaults (Stytch's user-lock defaults).
+const (
+	DefaultLockThreshold = 10
+	DefaultLockTTL       = time.Hour
+)
+
+// NewProject is what `latch project create` asks for.
+type NewProject struct {
+	Name         string
+	Live         bool
+	RedirectURLs []string
+}
+
+// CreatedProject carries the only copy of the new project's secret.
+type CreatedProject struct {
+	Project  store.Project
+	SecretID string
+	Secret   string
+}
+
+// CreateProject makes a project, its first secret and its first signing key
+// in one transaction.
+func (s *Service) CreateProject(ctx context.Context, np NewProject) (CreatedProject, error) {
+	now := s.Now()
+	p := store.Project{
+		ID:            secret.ID("project", np.Live),
+		Name:          strings.TrimSpace(np.Name),
+		Live:          np.Live,
+		CreatedAt:     now,
+		LockThreshold: DefaultLockThreshold,
+		LockTTL:       DefaultLockTTL,
+	}
+	if p.Name == "" {
+		p.Name = "My project"
+	}
+	for _, u := range np.RedirectURLs {
+		if err := ValidateRedirectURL(u); err != nil {
+			return CreatedProject{}, err
+		}
+	}
+	sec := secret.ProjectSecret(np.Live)
+	ps := store.ProjectSecret{ID: secret.ID("secret", np.Live), ProjectID: p.ID, Hash: secret.Hash(sec), CreatedAt: now}
+	err := s.store.InTx(ctx, func(tx store.Store) error {
+		if err := tx.CreateProject(ctx, p); err != nil {
+			return err
+		}
+		if err := tx.AddProjectSecret(ctx, ps); err != nil {
+			return err
+		}
+		for i, u := range np.RedirectURLs {
+			// Distinct created_at keeps the first URL the default.
+			if err := tx.AddRedirectURL(ctx, store.RedirectURL{ProjectID: p.ID, URL: u, CreatedAt: now.Add(time.Duration(i) * time.Millisecond)}); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+				return err
+			}
+		}
+		_, err := s.keys.NewKey(ctx, tx, p.ID, p.Live)
+		return err
+	})
+	if err != nil {
+		return CreatedProject{}, fmt.Errorf("create project: %w", err)
+	}
+	return CreatedProject{Project: p, SecretID: ps.ID, Secret: sec}, nil
+}
+
+// AddSecret adds a secret to a project (rotation); the old ones keep
+// working until revoked.
+func (s *Service) AddSecret(ctx context.Context, projectID string) (id, sec string, err error) {
+	p, err := s.store.GetProject(ctx, projectID)
+	if err != nil {
+		return "", "", err
+	}
+	sec = secret.ProjectSecret(p.Live)
+	ps := store.ProjectSecret{ID: secret.ID("secret", p.Live), ProjectID: p.ID, Hash: secret.Hash(sec), CreatedAt: s.Now()}
+	if err := s.store.AddProjectSecret(ctx, ps); err != nil {
+		return "", "", err
+	}
+	return ps.ID, sec, nil
+}
+
+// AuthenticateProject checks HTTP Basic credentials. The secret must be one
+// of the project's, and its environment must match the project id's: a
+// test id with a live secret, or the reverse, fails. Every failure is the
+// same 401.
+func (s *Service) AuthenticateProject(ctx context.Context, projectID, sec string) (store.Project, error) {
+	var env string
+	switch {
+	case strings.HasPrefix(projectID, "project-test-"):
+		env = "test"
+	case strings.HasPrefix(projectID, "project-live-"):
+		env = "live"
+	default:
+		return store.Project{}, ErrUnauthorizedCredentials
+	}
+	if !strings.HasPrefix(sec, "secret-"+env+"-") {
+		return store.Project{}, ErrUnauthorizedCredentials
+	}
+	p, err := s.store.GetProject(ctx, projectID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Project{}, ErrUnauthorizedCredentials
+	}
+	if err != nil {
+		return store.Project{}, storeErr(err, "get project")
+	}
+	secrets, err := s.store.ListProjectSecrets(ctx, projectID)
+	if err != nil {
+		return store.Project{}, storeErr(err, "list secrets")
+	}
+	h := secret.Hash(sec)
+	ok := false
+	for _, ps := range secrets {
+		// Compare against every secret so timing says nothing about which matched.
+		if secret.Equal(ps.Hash, h) {
+			ok = true
+		}
+	}
+	if !ok {
+		return store.Project{}, ErrUnauthorizedCredentials
+	}
+	return p, nil
+}
+
+// ValidateRedirectURL accepts absolute http(s) URLs with a host and no
+// user info or fragment.
+func ValidateRedirectURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("redirect URL %q must be an absolute http(s) URL with a host, no user info and no fragment", raw)
+	}
+	return nil
+}

@@ -1,0 +1,67 @@
+package auth
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"github.com/latch-auth/latch/internal/store"
+)
+
+// redirectKey reduces a URL to what the allow-list compares: scheme, host
+// with port, and path, exactly as written (no case folding, no
+// normalisation of dot segments or escapes). The query is not compared, so
+// apps may carry their own state; user info, fragments, backslashes and
+// control characters make a URL unacceptable.
+func redirectKey(raw string) (string, bool) {
+	if raw == "" || strings.ContainsAny(raw, "\\\x00\r\n\t ") {
+		return "", false
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" || u.User != nil || u.Fragment != "" || u.Host == "" {
+		return "", false
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return "", false
+	}
+	return u.Scheme + "://" + u.Host + u.EscapedPath(), true
+}
+
+// resolveRedirect returns the URL a link of this kind goes to: the caller's
+// URL if it is on the project's allow-list, else the project's default (the
+// oldest entry). noDefault is the error when neither exists.
+func (s *Service) resolveRedirect(ctx context.Context, p store.Project, given string, noDefault *Error) (string, error) {
+	urls, err := s.store.ListRedirectURLs(ctx, p.ID)
+	if err != nil {
+		return "", storeErr(err, "list redirect urls")
+	}
+	if given == "" {
+		if len(urls) == 0 {
+			return "", noDefault
+		}
+		return urls[0].URL, nil
+	}
+	key, ok := redirectKey(given)
+	if !ok {
+		return "", ErrRedirectNotAllowed
+	}
+	for _, r := range urls {
+		if k, ok := redirectKey(r.URL); ok && k == key {
+			return given, nil
+		}
+	}
+	return "", ErrRedirectNotAllowed
+}
+
+// magicLinkURL appends stytch_token_type and token to the redirect URL.
+func magicLinkURL(redirect, token string) string {
+	u, err := url.Parse(redirect)
+	if err != nil {
+		return redirect
+	}
+	q := u.Query()
+	q.Set("stytch_token_type", "magic_links")
+	q.Set("token", token)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

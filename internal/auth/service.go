@@ -1,0 +1,78 @@
+// Package auth holds Latch's rules: users, magic links, one-time passcodes
+// and sessions. It knows nothing about HTTP; it takes a clock so expiry is
+// tested without sleeping, and reports caller-visible failures as *Error.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/latch-auth/latch/internal/keys"
+	"github.com/latch-auth/latch/internal/secret"
+	"github.com/latch-auth/latch/internal/store"
+)
+
+// Service is the domain layer. One Service serves every project.
+type Service struct {
+	store  store.Store
+	keys   *keys.Keys
+	ring   *secret.Keyring
+	now    func() time.Time
+	notify func()
+	log    *slog.Logger
+	jwts   *jwtCache
+}
+
+// Config wires a Service.
+type Config struct {
+	Store  store.Store
+	Keys   *keys.Keys
+	Ring   *secret.Keyring
+	Now    func() time.Time // the clock; time.Now when nil
+	Notify func()           // wakes the outbox sender after a message is queued
+	Logger *slog.Logger
+}
+
+// New returns a Service.
+func New(c Config) *Service {
+	s := &Service{store: c.Store, keys: c.Keys, ring: c.Ring, now: c.Now, notify: c.Notify, log: c.Logger}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.notify == nil {
+		s.notify = func() {}
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.jwts = newJWTCache()
+	return s
+}
+
+// Now is the service's clock, truncated to whole seconds as Stytch's
+// timestamps are.
+func (s *Service) Now() time.Time { return s.now().UTC().Truncate(time.Second) }
+
+// Store gives the api layer read access for health checks.
+func (s *Service) Store() store.Store { return s.store }
+
+// Keys gives the api layer the JWKS.
+func (s *Service) Keys() *keys.Keys { return s.keys }
+
+// storeErr maps a store error that the caller did not expect to either a
+// 503 (the database is away) or an internal error.
+func storeErr(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := AsError(err); ok {
+		return err
+	}
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w (%s: %v)", ErrServiceUnavailable, what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

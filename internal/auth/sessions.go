@@ -1,0 +1,454 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/latch-auth/latch/internal/keys"
+	"github.com/latch-auth/latch/internal/secret"
+	"github.com/latch-auth/latch/internal/store"
+)
+
+// Session limits (CONTRACT.md §5.3, §5.5).
+const (
+	MinSessionMinutes   = 5
+	MaxSessionMinutes   = 527040
+	JWTLifetime         = 5 * time.Minute
+	maxCustomClaimBytes = 4096
+	SessionClaim        = "https://stytch.com/session"
+	defaultRole         = "stytch_user"
+)
+
+// SessionResult is what every call that authenticates a session returns.
+// Token and JWT are "" when no session resulted.
+type SessionResult struct {
+	Session *store.Session
+	Token   string
+	JWT     string
+	User    store.User
+}
+
+// SessionOptions are the session fields shared by every authenticate call.
+type SessionOptions struct {
+	SessionToken           string          `json:"session_token"`
+	SessionJWT             string          `json:"session_jwt"`
+	SessionDurationMinutes *int            `json:"session_duration_minutes"`
+	SessionCustomClaims    json.RawMessage `json:"session_custom_claims"`
+}
+
+func checkDuration(d *int) error {
+	if d != nil && (*d < MinSessionMinutes || *d > MaxSessionMinutes) {
+		return ErrInvalidSessionDuration
+	}
+	return nil
+}
+
+// mergeClaims merges a custom-claims patch: a value sets the key, null
+// deletes it, and nested objects merge the same way (CONTRACT.md §5.5).
+//
+// Reserved names are an error, not silently dropped (open question 3): the
+// custom-claims guide calls them an error, and a caller who sets "sub"
+// expecting it to stick is better told than surprised.
+func mergeClaims(old, patch json.RawMessage) (json.RawMessage, error) {
+	if len(old) == 0 {
+		old = json.RawMessage(`{}`)
+	}
+	if len(bytes.TrimSpace(patch)) == 0 || bytes.Equal(bytes.TrimSpace(patch), []byte("null")) {
+		return old, nil
+	}
+	var p map[string]any
+	if err := json.Unmarshal(patch, &p); err != nil {
+		return nil, ErrBadRequest.With("session_custom_claims must be a JSON object.")
+	}
+	for k := range p {
+		switch {
+		case slices.Contains([]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}, k):
+			return nil, ErrReservedClaims.With("session_custom_claims may not set the reserved claim %q.", k)
+		case strings.HasPrefix(k, "https://stytch.com/"):
+			return nil, ErrStytchClaims.With("session_custom_claims may not set %q.", k)
+		}
+	}
+	var m map[string]any
+	if err := json.Unmarshal(old, &m); err != nil || m == nil {
+		m = map[string]any{}
+	}
+	mergeInto(m, p)
+	out, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > maxCustomClaimBytes {
+		return nil, ErrCustomClaimsTooLarge
+	}
+	return out, nil
+}
+
+func mergeInto(dst, patch map[string]any) {
+	for k, v := range patch {
+		if v == nil {
+			delete(dst, k)
+			continue
+		}
+		if pv, ok := v.(map[string]any); ok {
+			if dv, ok := dst[k].(map[string]any); ok {
+				mergeInto(dv, pv)
+				continue
+			}
+			clean := map[string]any{}
+			mergeInto(clean, pv)
+			dst[k] = clean
+			continue
+		}
+		dst[k] = v
+	}
+}
+
+// sessionFor resolves the session a caller named by token or JWT, for
+// attaching a factor or attaching a method. It returns ErrSessionNotFound
+// for anything that does not name a live session of the project.
+func (s *Service) sessionFor(ctx context.Context, st store.Store, p store.Project, token, jwt string) (store.Session, error) {
+	now := s.Now()
+	var sess store.Session
+	var err error
+	switch {
+	case token != "" && jwt != "":
+		return store.Session{}, ErrTooManySessionArgs
+	case token != "":
+		sess, err = st.GetSessionByTokenHash(ctx, p.ID, secret.Hash(token))
+	case jwt != "":
+		claims, verr := s.keys.Verify(ctx, p.ID, jwt)
+		if verr != nil {
+			if errors.Is(verr, keys.ErrMalformed) {
+				return store.Session{}, ErrUnableToParseJWT
+			}
+			return store.Session{}, ErrSessionNotFound
+		}
+		sess, err = st.GetSession(ctx, p.ID, claims.SessionID)
+		if err == nil && sess.UserID != claims.Subject {
+			return store.Session{}, ErrSessionNotFound
+		}
+	default:
+		return store.Session{}, ErrNoSessionArgs
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, ErrSessionNotFound
+	}
+	if err != nil {
+		return store.Session{}, storeErr(err, "get session")
+	}
+	if !sess.ExpiresAt.After(now) {
+		return store.Session{}, ErrSessionNotFound
+	}
+	return sess, nil
+}
+
+// loginInput is what a successful factor hands to finishLogin.
+type loginInput struct {
+	project  store.Project
+	userID   string
+	factor   store.Factor
+	attrs    *Attributes
+	opts     SessionOptions
+	existing *store.Session // session named by the caller (MFA), if any
+}
+
+// finishLogin runs inside the factor's transaction: it creates a session,
+// or adds the factor to the caller's session, or neither when the caller
+// asked for no session. It returns the session and its token.
+func (s *Service) finishLogin(ctx context.Context, tx store.Store, in loginInput) (*store.Session, string, error) {
+	now := s.Now()
+	if in.existing == nil && in.opts.SessionDurationMinutes == nil {
+		return nil, "", nil // no session asked for; custom claims are ignored
+	}
+	if in.existing != nil {
+		sess := *in.existing
+		if sess.UserID != in.userID {
+			return nil, "", ErrUserIDMismatch
+		}
+		sess.Factors = addFactor(sess.Factors, in.factor)
+		sess.LastAccessedAt = now
+		if in.opts.SessionDurationMinutes != nil {
+			sess.ExpiresAt = now.Add(time.Duration(*in.opts.SessionDurationMinutes) * time.Minute)
+		}
+		claims, err := mergeClaims(sess.CustomClaims, in.opts.SessionCustomClaims)
+		if err != nil {
+			return nil, "", err
+		}
+		sess.CustomClaims = claims
+		if err := tx.UpdateSession(ctx, sess); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, "", ErrSessionNotFound
+			}
+			return nil, "", err
+		}
+		token, err := s.ring.Open(sess.TokenSealed, []byte(sess.ID))
+		if err != nil {
+			return nil, "", err
+		}
+		return &sess, string(token), nil
+	}
+	claims, err := mergeClaims(nil, in.opts.SessionCustomClaims)
+	if err != nil {
+		return nil, "", err
+	}
+	token := secret.SessionToken()
+	sess := store.Session{
+		ID:             secret.ID("session", in.project.Live),
+		ProjectID:      in.project.ID,
+		UserID:         in.userID,
+		TokenHash:      secret.Hash(token),
+		StartedAt:      now,
+		LastAccessedAt: now,
+		ExpiresAt:      now.Add(time.Duration(*in.opts.SessionDurationMinutes) * time.Minute),
+		CustomClaims:   claims,
+		Factors:        []store.Factor{in.factor},
+		Roles:          []string{defaultRole},
+	}
+	if in.attrs != nil {
+		sess.IPAddress, sess.UserAgent = in.attrs.IPAddress, in.attrs.UserAgent
+	}
+	sess.TokenSealed = s.ring.Seal([]byte(token), []byte(sess.ID))
+	if err := tx.CreateSession(ctx, sess); err != nil {
+		return nil, "", err
+	}
+	return &sess, token, nil
+}
+
+// addFactor appends f, or refreshes the timestamps of the same factor if
+// the session already holds it.
+func addFactor(fs []store.Factor, f store.Factor) []store.Factor {
+	out := slices.Clone(fs)
+	for i, g := range out {
+		if sameFactor(g, f) {
+			out[i].LastAuthenticatedAt = f.LastAuthenticatedAt
+			out[i].UpdatedAt = f.UpdatedAt
+			return out
+		}
+	}
+	return append(out, f)
+}
+
+func sameFactor(a, b store.Factor) bool {
+	if a.Type != b.Type || a.DeliveryMethod != b.DeliveryMethod {
+		return false
+	}
+	switch {
+	case a.EmailFactor != nil && b.EmailFactor != nil:
+		return a.EmailFactor.EmailID == b.EmailFactor.EmailID
+	case a.PhoneNumberFactor != nil && b.PhoneNumberFactor != nil:
+		return a.PhoneNumberFactor.PhoneID == b.PhoneNumberFactor.PhoneID
+	case a.EmbeddableMagicLinkFactor != nil && b.EmbeddableMagicLinkFactor != nil:
+		return a.EmbeddableMagicLinkFactor.EmbeddedID == b.EmbeddableMagicLinkFactor.EmbeddedID
+	}
+	return false
+}
+
+// AuthenticateSessionRequest is POST /v1/sessions/authenticate.
+type AuthenticateSessionRequest struct {
+	SessionOptions
+	AuthorizationCheck json.RawMessage `json:"authorization_check"`
+}
+
+// AuthenticateSession checks a session by token or JWT. With a duration it
+// resets the expiry to now + duration (which may shorten it); with custom
+// claims it merges them. It always records last_accessed_at.
+//
+// A JWT past its exp is accepted when its signature is good and its
+// session is alive, and a fresh JWT is returned (CONTRACT.md §5.4).
+func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r AuthenticateSessionRequest) (SessionResult, error) {
+	if err := checkDuration(r.SessionDurationMinutes); err != nil {
+		return SessionResult{}, err
+	}
+	if r.SessionToken == "" && r.SessionJWT == "" {
+		return SessionResult{}, ErrNoSessionArgs
+	}
+	if !p.Live && r.SessionToken == sandboxSessionOK && r.SessionJWT == "" {
+		sess := s.sandboxSession(p)
+		jwt, err := s.sessionJWT(ctx, p, sess, false)
+		return SessionResult{Session: &sess, Token: sandboxSessionOK, JWT: jwt, User: s.sandboxUser(p)}, err
+	}
+	sess, err := s.sessionFor(ctx, s.store, p, r.SessionToken, r.SessionJWT)
+	if err != nil {
+		return SessionResult{}, err
+	}
+	now := s.Now()
+	changed := false
+	if r.SessionDurationMinutes != nil {
+		sess.ExpiresAt = now.Add(time.Duration(*r.SessionDurationMinutes) * time.Minute)
+		changed = true
+	}
+	if len(r.SessionCustomClaims) > 0 && string(r.SessionCustomClaims) != "null" {
+		claims, err := mergeClaims(sess.CustomClaims, r.SessionCustomClaims)
+		if err != nil {
+			return SessionResult{}, err
+		}
+		sess.CustomClaims = claims
+		changed = true
+	}
+	sess.LastAccessedAt = now
+	if changed {
+		err = s.store.UpdateSession(ctx, sess)
+	} else {
+		err = s.store.TouchSession(ctx, p.ID, sess.ID, now, nil)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return SessionResult{}, ErrSessionNotFound
+	}
+	if err != nil {
+		return SessionResult{}, storeErr(err, "update session")
+	}
+	token := r.SessionToken
+	if token == "" {
+		b, err := s.ring.Open(sess.TokenSealed, []byte(sess.ID))
+		if err != nil {
+			return SessionResult{}, err
+		}
+		token = string(b)
+	}
+	u, err := s.GetUser(ctx, p, sess.UserID)
+	if err != nil {
+		return SessionResult{}, err
+	}
+	jwt, err := s.sessionJWT(ctx, p, sess, changed)
+	if err != nil {
+		return SessionResult{}, err
+	}
+	return SessionResult{Session: &sess, Token: token, JWT: jwt, User: u}, nil
+}
+
+// result builds the SessionResult of a login: the user as it now is and a
+// JWT for the session, if any.
+func (s *Service) result(ctx context.Context, p store.Project, userID string, sess *store.Session, token string) (SessionResult, error) {
+	u, err := s.GetUser(ctx, p, userID)
+	if err != nil {
+		return SessionResult{}, err
+	}
+	res := SessionResult{User: u, Session: sess, Token: token}
+	if sess != nil {
+		if res.JWT, err = s.sessionJWT(ctx, p, *sess, true); err != nil {
+			return SessionResult{}, err
+		}
+	}
+	return res, nil
+}
+
+// ListSessions returns a user's live sessions.
+func (s *Service) ListSessions(ctx context.Context, p store.Project, userID string) ([]store.Session, error) {
+	u, err := s.GetUser(ctx, p, userID)
+	if err != nil {
+		return nil, err
+	}
+	ss, err := s.store.ListSessions(ctx, p.ID, u.ID, s.Now())
+	if err != nil {
+		return nil, storeErr(err, "list sessions")
+	}
+	return ss, nil
+}
+
+// RevokeRequest is POST /v1/sessions/revoke. UserID is Latch's extension:
+// it revokes every session of the user in one call.
+type RevokeRequest struct {
+	SessionID    string `json:"session_id"`
+	SessionToken string `json:"session_token"`
+	SessionJWT   string `json:"session_jwt"`
+	UserID       string `json:"user_id"`
+}
+
+// RevokeSession ends a session (or, with UserID, all of a user's) at once:
+// the rows are deleted, so the next authenticate on any node fails.
+func (s *Service) RevokeSession(ctx context.Context, p store.Project, r RevokeRequest) error {
+	n := 0
+	for _, v := range []string{r.SessionID, r.SessionToken, r.SessionJWT, r.UserID} {
+		if v != "" {
+			n++
+		}
+	}
+	if n == 0 {
+		return ErrNoRevokeArgs
+	}
+	if n > 1 {
+		return ErrTooManyRevokeArgs
+	}
+	if r.UserID != "" {
+		u, err := s.GetUser(ctx, p, r.UserID)
+		if err != nil {
+			return err
+		}
+		_, err = s.store.DeleteUserSessions(ctx, p.ID, u.ID)
+		return storeErr(err, "revoke user sessions")
+	}
+	id := r.SessionID
+	if id == "" {
+		sess, err := s.sessionFor(ctx, s.store, p, r.SessionToken, r.SessionJWT)
+		if err != nil {
+			return err
+		}
+		id = sess.ID
+	}
+	err := s.store.DeleteSession(ctx, p.ID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrSessionNotFound
+	}
+	return storeErr(err, "revoke session")
+}
+
+// jwtClaims is the payload of a session JWT (CONTRACT.md §5.4).
+func jwtClaims(p store.Project, sess store.Session, iat time.Time) map[string]any {
+	exp := iat.Add(JWTLifetime)
+	if sess.ExpiresAt.Before(exp) {
+		// Open question 4: the JWT never outlives its session.
+		exp = sess.ExpiresAt
+	}
+	factors := make([]map[string]any, 0, len(sess.Factors))
+	for _, f := range sess.Factors {
+		m := map[string]any{
+			"type":                  f.Type,
+			"delivery_method":       f.DeliveryMethod,
+			"last_authenticated_at": rfc3339(f.LastAuthenticatedAt),
+		}
+		if f.EmailFactor != nil {
+			m["email_factor"] = f.EmailFactor
+		}
+		if f.PhoneNumberFactor != nil {
+			m["phone_number_factor"] = f.PhoneNumberFactor
+		}
+		if f.EmbeddableMagicLinkFactor != nil {
+			m["embeddable_magic_link_factor"] = f.EmbeddableMagicLinkFactor
+		}
+		factors = append(factors, m)
+	}
+	claims := map[string]any{}
+	var custom map[string]any
+	if len(sess.CustomClaims) > 0 && json.Unmarshal(sess.CustomClaims, &custom) == nil {
+		for k, v := range custom {
+			claims[k] = v
+		}
+	}
+	roles := sess.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	claims["aud"] = []string{p.ID}
+	claims["iss"] = "stytch.com/" + p.ID
+	claims["sub"] = sess.UserID
+	claims["iat"] = iat.Unix()
+	claims["nbf"] = iat.Unix()
+	claims["exp"] = exp.Unix()
+	claims[SessionClaim] = map[string]any{
+		"id":                     sess.ID,
+		"started_at":             rfc3339(sess.StartedAt),
+		"last_accessed_at":       rfc3339(sess.LastAccessedAt),
+		"expires_at":             rfc3339(sess.ExpiresAt),
+		"attributes":             map[string]string{"ip_address": sess.IPAddress, "user_agent": sess.UserAgent},
+		"authentication_factors": factors,
+		"roles":                  roles,
+	}
+	return claims
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
