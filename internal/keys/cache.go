@@ -102,15 +102,20 @@ func (k *Keys) project(ctx context.Context, projectID string) (e *projectKeys, l
 	if ok {
 		return e, false, nil
 	}
-	e, err = k.load(ctx, projectID)
+	e, err = k.load(ctx, projectID, e)
 	return e, true, err
 }
 
-// load reads the project's keys from the store and caches them. Concurrent
-// loads of one project share a single read.
-func (k *Keys) load(ctx context.Context, projectID string) (*projectKeys, error) {
+// load reads the project's keys from the store and caches them, unless
+// another caller did since this one saw seen in the cache. Concurrent loads
+// of one project share a single read.
+func (k *Keys) load(ctx context.Context, projectID string, seen *projectKeys) (*projectKeys, error) {
 	for {
 		k.mu.Lock()
+		if e := k.cache[projectID]; e != seen && e.fresh(k.now()) {
+			k.mu.Unlock()
+			return e, nil
+		}
 		if c := k.loading[projectID]; c != nil {
 			k.mu.Unlock()
 			select {

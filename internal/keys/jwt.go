@@ -122,7 +122,7 @@ func (k *Keys) Verify(ctx context.Context, projectID, token string) (Claims, err
 	if key == nil && !loaded {
 		// Maybe another node rotated less than CacheTTL ago and this
 		// token carries the new key: read the keys again, once.
-		if e, err = k.load(ctx, projectID); err != nil {
+		if e, err = k.load(ctx, projectID, e); err != nil {
 			return Claims{}, err
 		}
 		key = e.byKID(h.KeyID, k.now())
