@@ -50,7 +50,9 @@ type envelope struct {
 }
 
 // ok fills the envelope of a 200 body.
-func ok(r *http.Request) envelope { return envelope{RequestID: requestID(r), StatusCode: http.StatusOK} }
+func ok(r *http.Request) envelope {
+	return envelope{RequestID: requestID(r), StatusCode: http.StatusOK}
+}
 
 // writeJSON sends body with the given status. Every Latch body is JSON.
 func writeJSON(w http.ResponseWriter, status int, body any) {
