@@ -1,0 +1,160 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/latch-auth/latch/internal/store"
+)
+
+const sessionColumns = `id, project_id, user_id, token_hash, started_at, last_accessed_at, expires_at,
+	ip_address, user_agent, custom_claims, factors, roles`
+
+func scanSession(s rowScanner) (store.Session, error) {
+	var x store.Session
+	var started, accessed, expires int64
+	var claims, factors, roles string
+	if err := s.Scan(&x.ID, &x.ProjectID, &x.UserID, &x.TokenHash, &started, &accessed, &expires,
+		&x.IPAddress, &x.UserAgent, &claims, &factors, &roles); err != nil {
+		return store.Session{}, err
+	}
+	x.StartedAt = fromMS(started)
+	x.LastAccessedAt = fromMS(accessed)
+	x.ExpiresAt = fromMS(expires)
+	x.CustomClaims = rawObject(claims)
+	var err error
+	if x.Factors, err = decodeList[store.Factor](factors); err != nil {
+		return store.Session{}, err
+	}
+	if x.Roles, err = decodeList[string](roles); err != nil {
+		return store.Session{}, err
+	}
+	return x, nil
+}
+
+// CreateSession stores s; ErrNotFound if its user does not exist.
+func (db *DB) CreateSession(ctx context.Context, s store.Session) error {
+	factors, err := jsonList(s.Factors)
+	if err != nil {
+		return err
+	}
+	roles, err := jsonList(s.Roles)
+	if err != nil {
+		return err
+	}
+	_, err = db.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.ProjectID, s.UserID, s.TokenHash, ms(s.StartedAt), ms(s.LastAccessedAt), ms(s.ExpiresAt),
+		s.IPAddress, s.UserAgent, jsonObject(s.CustomClaims), factors, roles)
+	return err
+}
+
+// GetSession returns a session by id, expired or not.
+func (db *DB) GetSession(ctx context.Context, projectID, sessionID string) (store.Session, error) {
+	s, err := scanSession(db.queryRow(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE project_id = ? AND id = ?`, projectID, sessionID))
+	return s, db.wrap(err)
+}
+
+// GetSessionByTokenHash returns a session by token hash, expired or not.
+func (db *DB) GetSessionByTokenHash(ctx context.Context, projectID string, tokenHash []byte) (store.Session, error) {
+	s, err := scanSession(db.queryRow(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE project_id = ? AND token_hash = ?`, projectID, tokenHash))
+	return s, db.wrap(err)
+}
+
+// ListSessions returns the user's sessions that expire after now, oldest first.
+func (db *DB) ListSessions(ctx context.Context, projectID, userID string, now time.Time) ([]store.Session, error) {
+	rows, err := db.query(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE project_id = ? AND user_id = ? AND expires_at > ? ORDER BY started_at, id`, projectID, userID, ms(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []store.Session{}
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, db.wrap(err)
+		}
+		out = append(out, s)
+	}
+	return out, db.wrap(rows.Err())
+}
+
+// UpdateSession writes last_accessed_at, expires_at, custom claims,
+// factors, roles and attributes of s.
+func (db *DB) UpdateSession(ctx context.Context, s store.Session) error {
+	factors, err := jsonList(s.Factors)
+	if err != nil {
+		return err
+	}
+	roles, err := jsonList(s.Roles)
+	if err != nil {
+		return err
+	}
+	return db.execOne(ctx, `UPDATE sessions SET last_accessed_at = ?, expires_at = ?, custom_claims = ?, factors = ?,
+		roles = ?, ip_address = ?, user_agent = ?
+		WHERE project_id = ? AND id = ?`,
+		ms(s.LastAccessedAt), ms(s.ExpiresAt), jsonObject(s.CustomClaims), factors, roles, s.IPAddress, s.UserAgent,
+		s.ProjectID, s.ID)
+}
+
+// TouchSession sets last_accessed_at and, when expiresAt is not nil, expires_at.
+func (db *DB) TouchSession(ctx context.Context, projectID, sessionID string, lastAccessed time.Time, expiresAt *time.Time) error {
+	if expiresAt == nil {
+		return db.execOne(ctx, `UPDATE sessions SET last_accessed_at = ? WHERE project_id = ? AND id = ?`,
+			ms(lastAccessed), projectID, sessionID)
+	}
+	return db.execOne(ctx, `UPDATE sessions SET last_accessed_at = ?, expires_at = ? WHERE project_id = ? AND id = ?`,
+		ms(lastAccessed), ms(*expiresAt), projectID, sessionID)
+}
+
+// DeleteSession deletes one session.
+func (db *DB) DeleteSession(ctx context.Context, projectID, sessionID string) error {
+	return db.execOne(ctx, `DELETE FROM sessions WHERE project_id = ? AND id = ?`, projectID, sessionID)
+}
+
+// DeleteUserSessions deletes every session of the user and returns how many.
+func (db *DB) DeleteUserSessions(ctx context.Context, projectID, userID string) (int, error) {
+	return db.execCount(ctx, `DELETE FROM sessions WHERE project_id = ? AND user_id = ?`, projectID, userID)
+}
+
+// CountLiveSessions counts sessions of every project that expire after now.
+func (db *DB) CountLiveSessions(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	err := db.queryRow(ctx, `SELECT COUNT(*) FROM sessions WHERE expires_at > ?`, ms(now)).Scan(&n)
+	return n, db.wrap(err)
+}
+
+// Retention of spent rows by DeleteExpired.
+const (
+	tokenRetention   = time.Hour          // magic links and codes after expiry
+	outboxRetention  = 7 * 24 * time.Hour // sent messages
+	counterRetention = 24 * time.Hour     // rate-limit windows
+)
+
+// DeleteExpired deletes, in every project, sessions expired at now, magic
+// links and codes expired more than an hour ago, messages sent more than
+// seven days ago and rate-limit windows that started more than a day ago.
+// It returns the number of rows deleted.
+func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	steps := []struct {
+		query string
+		arg   int64
+	}{
+		{`DELETE FROM sessions WHERE expires_at <= ?`, ms(now)},
+		{`DELETE FROM magic_links WHERE expires_at < ?`, ms(now.Add(-tokenRetention))},
+		{`DELETE FROM otps WHERE expires_at < ?`, ms(now.Add(-tokenRetention))},
+		{`DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?`, ms(now.Add(-outboxRetention))},
+		{`DELETE FROM rate_limits WHERE window_start < ?`, ms(now.Add(-counterRetention))},
+	}
+	total := 0
+	for _, s := range steps {
+		n, err := db.execCount(ctx, s.query, s.arg)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}

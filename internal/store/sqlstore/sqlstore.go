@@ -1,0 +1,347 @@
+// Package sqlstore implements store.Store over database/sql for SQLite
+// (modernc.org/sqlite) and PostgreSQL (pgx). Queries are written once with
+// "?" placeholders; a small dialect covers the differences.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+
+	"github.com/latch-auth/latch/internal/store"
+)
+
+// Backend names returned by (*DB).Backend.
+const (
+	BackendSQLite   = "sqlite"
+	BackendPostgres = "postgres"
+)
+
+// dialect holds what differs between the two databases.
+type dialect struct {
+	name string
+	// dollar rewrites "?" placeholders to "$1, $2, …".
+	dollar bool
+	// skipLocked is appended to row-locking subqueries when supported.
+	skipLocked string
+}
+
+var (
+	sqliteDialect   = dialect{name: BackendSQLite}
+	postgresDialect = dialect{name: BackendPostgres, dollar: true, skipLocked: " FOR UPDATE SKIP LOCKED"}
+)
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// DB is a store.Store over a SQL database. A DB returned by Open is safe for
+// concurrent use; the copy handed to an InTx callback is bound to one
+// transaction.
+type DB struct {
+	d dialect
+	w *sql.DB // writes and transactions (SQLite: one connection)
+	r *sql.DB // reads (SQLite: a pool of read-only connections; PostgreSQL: == w)
+	// tx is set on the copy passed to an InTx callback.
+	tx *sql.Tx
+
+	rebound *sync.Map // query text -> rebound query text (PostgreSQL)
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open connects to the database named by rawURL:
+//
+//	sqlite:path/to/file.db, sqlite://path/to/file.db, file:path/to/file.db
+//	postgres://user@host:5432/db?sslmode=disable[&search_path=s][&pool_max_conns=20]
+//
+// For SQLite the parent folder is created when missing. Open does not
+// migrate; call Migrate.
+func Open(ctx context.Context, rawURL string) (*DB, error) {
+	switch {
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		return openPostgres(ctx, rawURL)
+	case strings.HasPrefix(rawURL, "sqlite:"), strings.HasPrefix(rawURL, "file:"):
+		return openSQLite(ctx, rawURL)
+	default:
+		return nil, fmt.Errorf("sqlstore: unsupported database url %q (want sqlite:path or postgres://…)", redact(rawURL))
+	}
+}
+
+// redact hides a password in a URL for error messages.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}
+
+func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
+	path := rawURL
+	for _, p := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
+		if strings.HasPrefix(path, p) {
+			path = strings.TrimPrefix(path, p)
+			break
+		}
+	}
+	var extra string
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path, extra = path[:i], path[i+1:]
+	}
+	if path == "" {
+		return nil, fmt.Errorf("sqlstore: empty sqlite path in %q", rawURL)
+	}
+	memory := path == ":memory:"
+	if !memory {
+		if dir := filepath.Dir(path); dir != "" && dir != "." {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("sqlstore: create database folder: %w", err)
+			}
+		}
+	}
+	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+	writerDSN := path + "?" + common + "&_pragma=journal_mode(WAL)&_txlock=immediate"
+	readerDSN := path + "?" + common + "&_pragma=query_only(1)"
+	if extra != "" {
+		writerDSN += "&" + extra
+		readerDSN += "&" + extra
+	}
+	w, err := sql.Open("sqlite", writerDSN)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	db := &DB{d: sqliteDialect, w: w, r: w}
+	// The writer connects first so that the file exists in WAL mode before
+	// any reader opens it.
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, db.wrap(fmt.Errorf("sqlstore: open sqlite %s: %w", path, err))
+	}
+	if memory {
+		// A private in-memory database lives in one connection.
+		return db, nil
+	}
+	r, err := sql.Open("sqlite", readerDSN)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlstore: open sqlite: %w", err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	db.r = r
+	return db, nil
+}
+
+func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: parse postgres url: %w", err)
+	}
+	maxConns := 20
+	q := u.Query()
+	if v := q.Get("pool_max_conns"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("sqlstore: invalid pool_max_conns %q", v)
+		}
+		maxConns = n
+	}
+	// pgx would send unknown parameters to the server as settings;
+	// pool_max_conns is ours. search_path and the like go through.
+	q.Del("pool_max_conns")
+	u.RawQuery = q.Encode()
+
+	w, err := sql.Open("pgx", u.String())
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open postgres: %w", err)
+	}
+	w.SetMaxOpenConns(maxConns)
+	w.SetMaxIdleConns(maxConns)
+	db := &DB{d: postgresDialect, w: w, r: w, rebound: new(sync.Map)}
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, db.wrap(fmt.Errorf("sqlstore: connect to postgres %s: %w", u.Redacted(), err))
+	}
+	return db, nil
+}
+
+// Backend returns "sqlite" or "postgres".
+func (db *DB) Backend() string { return db.d.name }
+
+// SQL returns the underlying writer pool, for tools and tests.
+func (db *DB) SQL() *sql.DB { return db.w }
+
+// Ping checks the database is reachable.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.w.PingContext(ctx); err != nil {
+		return db.wrap(err)
+	}
+	if db.r != db.w {
+		if err := db.r.PingContext(ctx); err != nil {
+			return db.wrap(err)
+		}
+	}
+	return nil
+}
+
+// Close closes the connection pools. Closing a transactional copy does nothing.
+func (db *DB) Close() error {
+	if db.tx != nil {
+		return nil
+	}
+	err := db.w.Close()
+	if db.r != db.w {
+		if rerr := db.r.Close(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// InTx runs fn with a copy of db bound to one transaction; fn's error (or a
+// panic) rolls back. On a copy that is already in a transaction, fn runs in
+// that transaction.
+func (db *DB) InTx(ctx context.Context, fn func(store.Store) error) error {
+	return db.inTx(ctx, func(tx *DB) error { return fn(tx) })
+}
+
+func (db *DB) inTx(ctx context.Context, fn func(*DB) error) (err error) {
+	if db.tx != nil {
+		return fn(db)
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return db.wrap(err)
+	}
+	c := *db
+	c.tx = tx
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err = fn(&c); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return db.wrap(err)
+	}
+	return nil
+}
+
+// reader is where plain reads go: the transaction if any, else the read pool.
+func (db *DB) reader() querier {
+	if db.tx != nil {
+		return db.tx
+	}
+	return db.r
+}
+
+// writer is where writes go: the transaction if any, else the write pool.
+func (db *DB) writer() querier {
+	if db.tx != nil {
+		return db.tx
+	}
+	return db.w
+}
+
+// q rewrites a query written with "?" placeholders for the dialect.
+func (db *DB) q(query string) string {
+	if !db.d.dollar {
+		return query
+	}
+	if v, ok := db.rebound.Load(query); ok {
+		return v.(string)
+	}
+	out := rebind(query)
+	db.rebound.Store(query, out)
+	return out
+}
+
+// rebind turns each "?" outside string literals into $1, $2, ….
+func rebind(query string) string {
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	inString := false
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case c == '\'':
+			inString = !inString
+			b.WriteByte(c)
+		case c == '?' && !inString:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := db.writer().ExecContext(ctx, db.q(query), args...)
+	return res, db.wrap(err)
+}
+
+// execOne runs a write that must change exactly one row; ErrNotFound if none.
+func (db *DB) execOne(ctx context.Context, query string, args ...any) error {
+	res, err := db.exec(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return db.wrap(err)
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+func (db *DB) execCount(ctx context.Context, query string, args ...any) (int, error) {
+	res, err := db.exec(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), db.wrap(err)
+}
+
+func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	rows, err := db.reader().QueryContext(ctx, db.q(query), args...)
+	return rows, db.wrap(err)
+}
+
+func (db *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.reader().QueryRowContext(ctx, db.q(query), args...)
+}
+
+// writeRow runs a write with RETURNING on the writer.
+func (db *DB) writeRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.writer().QueryRowContext(ctx, db.q(query), args...)
+}

@@ -1,0 +1,321 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/latch-auth/latch/internal/store"
+)
+
+const userColumns = `u.id, u.project_id, u.external_id, u.status, u.first_name, u.middle_name, u.last_name,
+	u.trusted_metadata, u.untrusted_metadata, u.roles, u.created_at, u.failed_auths, u.lock_created_at, u.lock_expires_at`
+
+func scanUser(s rowScanner) (store.User, error) {
+	var u store.User
+	var ext sql.NullString
+	var trusted, untrusted, roles string
+	var created int64
+	var lockCreated, lockExpires sql.NullInt64
+	if err := s.Scan(&u.ID, &u.ProjectID, &ext, &u.Status, &u.FirstName, &u.MiddleName, &u.LastName,
+		&trusted, &untrusted, &roles, &created, &u.FailedAuths, &lockCreated, &lockExpires); err != nil {
+		return store.User{}, err
+	}
+	u.ExternalID = ext.String
+	u.TrustedMetadata = rawObject(trusted)
+	u.UntrustedMetadata = rawObject(untrusted)
+	var err error
+	if u.Roles, err = decodeList[string](roles); err != nil {
+		return store.User{}, err
+	}
+	u.CreatedAt = fromMS(created)
+	u.LockCreatedAt = timePtr(lockCreated)
+	u.LockExpiresAt = timePtr(lockExpires)
+	u.Emails = []store.Email{}
+	u.Phones = []store.Phone{}
+	return u, nil
+}
+
+// normEmail is the form addresses are compared in.
+func normEmail(address string) string { return strings.ToLower(strings.TrimSpace(address)) }
+
+// CreateUser inserts u with its emails and phones in one transaction.
+func (db *DB) CreateUser(ctx context.Context, u store.User) error {
+	roles, err := jsonList(u.Roles)
+	if err != nil {
+		return err
+	}
+	return db.inTx(ctx, func(tx *DB) error {
+		if _, err := tx.exec(ctx, `INSERT INTO users (id, project_id, external_id, status, first_name, middle_name, last_name,
+			trusted_metadata, untrusted_metadata, roles, created_at, failed_auths, lock_created_at, lock_expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.ProjectID, nullString(u.ExternalID), u.Status, u.FirstName, u.MiddleName, u.LastName,
+			jsonObject(u.TrustedMetadata), jsonObject(u.UntrustedMetadata), roles, ms(u.CreatedAt),
+			u.FailedAuths, msPtr(u.LockCreatedAt), msPtr(u.LockExpiresAt)); err != nil {
+			return err
+		}
+		for _, e := range u.Emails {
+			e.ProjectID, e.UserID = u.ProjectID, u.ID
+			if err := tx.AddEmail(ctx, e); err != nil {
+				return err
+			}
+		}
+		for _, p := range u.Phones {
+			p.ProjectID, p.UserID = u.ProjectID, u.ID
+			if err := tx.AddPhone(ctx, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// GetUser returns the user by id or, failing that, by external id.
+func (db *DB) GetUser(ctx context.Context, projectID, idOrExternalID string) (store.User, error) {
+	u, err := db.getUser(ctx, `SELECT `+userColumns+` FROM users u WHERE u.project_id = ? AND u.id = ?`, projectID, idOrExternalID)
+	if errors.Is(err, store.ErrNotFound) && idOrExternalID != "" {
+		u, err = db.getUser(ctx, `SELECT `+userColumns+` FROM users u WHERE u.project_id = ? AND u.external_id = ?`, projectID, idOrExternalID)
+	}
+	return u, err
+}
+
+// GetUserByEmail returns the user owning address (compared case-insensitively).
+func (db *DB) GetUserByEmail(ctx context.Context, projectID, address string) (store.User, error) {
+	return db.getUser(ctx, `SELECT `+userColumns+` FROM users u
+		JOIN emails e ON e.project_id = u.project_id AND e.user_id = u.id
+		WHERE e.project_id = ? AND e.address_norm = ?`, projectID, normEmail(address))
+}
+
+// GetUserByPhone returns the user owning number.
+func (db *DB) GetUserByPhone(ctx context.Context, projectID, number string) (store.User, error) {
+	return db.getUser(ctx, `SELECT `+userColumns+` FROM users u
+		JOIN phones p ON p.project_id = u.project_id AND p.user_id = u.id
+		WHERE p.project_id = ? AND p.number = ?`, projectID, number)
+}
+
+func (db *DB) getUser(ctx context.Context, query string, args ...any) (store.User, error) {
+	u, err := scanUser(db.queryRow(ctx, query, args...))
+	if err != nil {
+		return store.User{}, db.wrap(err)
+	}
+	users := []store.User{u}
+	if err := db.loadMethods(ctx, u.ProjectID, users); err != nil {
+		return store.User{}, err
+	}
+	return users[0], nil
+}
+
+// loadMethods fills in the emails and phones of users (all of projectID)
+// with one query per table.
+func (db *DB) loadMethods(ctx context.Context, projectID string, users []store.User) error {
+	if len(users) == 0 {
+		return nil
+	}
+	byID := make(map[string]*store.User, len(users))
+	args := []any{projectID}
+	for i := range users {
+		byID[users[i].ID] = &users[i]
+		args = append(args, users[i].ID)
+	}
+	in := placeholders(len(users))
+	rows, err := db.query(ctx, `SELECT `+emailColumns+` FROM emails
+		WHERE project_id = ? AND user_id IN (`+in+`) ORDER BY created_at, id`, args...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		e, err := scanEmail(rows)
+		if err != nil {
+			rows.Close()
+			return db.wrap(err)
+		}
+		if u := byID[e.UserID]; u != nil {
+			u.Emails = append(u.Emails, e)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return db.wrap(err)
+	}
+	rows, err = db.query(ctx, `SELECT `+phoneColumns+` FROM phones
+		WHERE project_id = ? AND user_id IN (`+in+`) ORDER BY created_at, id`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		p, err := scanPhone(rows)
+		if err != nil {
+			return db.wrap(err)
+		}
+		if u := byID[p.UserID]; u != nil {
+			u.Phones = append(u.Phones, p)
+		}
+	}
+	return db.wrap(rows.Err())
+}
+
+// placeholders returns "?, ?, …" n times.
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// UpdateUser writes the scalar fields of u.
+func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
+	roles, err := jsonList(u.Roles)
+	if err != nil {
+		return err
+	}
+	return db.execOne(ctx, `UPDATE users SET external_id = ?, status = ?, first_name = ?, middle_name = ?, last_name = ?,
+		trusted_metadata = ?, untrusted_metadata = ?, roles = ?
+		WHERE project_id = ? AND id = ?`,
+		nullString(u.ExternalID), u.Status, u.FirstName, u.MiddleName, u.LastName,
+		jsonObject(u.TrustedMetadata), jsonObject(u.UntrustedMetadata), roles,
+		u.ProjectID, u.ID)
+}
+
+// DeleteUser deletes the user and, by cascade, its emails, phones,
+// sessions, magic links and codes.
+func (db *DB) DeleteUser(ctx context.Context, projectID, userID string) error {
+	return db.execOne(ctx, `DELETE FROM users WHERE project_id = ? AND id = ?`, projectID, userID)
+}
+
+const emailColumns = `id, project_id, user_id, address, verified, created_at, pending_until`
+
+func scanEmail(s rowScanner) (store.Email, error) {
+	var e store.Email
+	var created int64
+	var pending sql.NullInt64
+	if err := s.Scan(&e.ID, &e.ProjectID, &e.UserID, &e.Address, &e.Verified, &created, &pending); err != nil {
+		return store.Email{}, err
+	}
+	e.CreatedAt = fromMS(created)
+	e.PendingUntil = timePtr(pending)
+	return e, nil
+}
+
+// AddEmail attaches an address to a user; ErrDuplicateEmail if any user of
+// the project has it, ErrNotFound if the user does not exist.
+func (db *DB) AddEmail(ctx context.Context, e store.Email) error {
+	_, err := db.exec(ctx, `INSERT INTO emails (id, project_id, user_id, address, address_norm, verified, created_at, pending_until)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.ProjectID, e.UserID, e.Address, normEmail(e.Address), e.Verified, ms(e.CreatedAt), msPtr(e.PendingUntil))
+	return err
+}
+
+// GetEmail returns one email of the project.
+func (db *DB) GetEmail(ctx context.Context, projectID, emailID string) (store.Email, error) {
+	e, err := scanEmail(db.queryRow(ctx, `SELECT `+emailColumns+` FROM emails WHERE project_id = ? AND id = ?`, projectID, emailID))
+	return e, db.wrap(err)
+}
+
+// DeleteEmail removes an email.
+func (db *DB) DeleteEmail(ctx context.Context, projectID, emailID string) error {
+	return db.execOne(ctx, `DELETE FROM emails WHERE project_id = ? AND id = ?`, projectID, emailID)
+}
+
+// VerifyEmail marks the address verified and clears PendingUntil.
+func (db *DB) VerifyEmail(ctx context.Context, projectID, emailID string) error {
+	return db.execOne(ctx, `UPDATE emails SET verified = ?, pending_until = NULL WHERE project_id = ? AND id = ?`,
+		true, projectID, emailID)
+}
+
+const phoneColumns = `id, project_id, user_id, number, verified, created_at, pending_until`
+
+func scanPhone(s rowScanner) (store.Phone, error) {
+	var p store.Phone
+	var created int64
+	var pending sql.NullInt64
+	if err := s.Scan(&p.ID, &p.ProjectID, &p.UserID, &p.Number, &p.Verified, &created, &pending); err != nil {
+		return store.Phone{}, err
+	}
+	p.CreatedAt = fromMS(created)
+	p.PendingUntil = timePtr(pending)
+	return p, nil
+}
+
+// AddPhone attaches a number to a user; ErrDuplicatePhone if any user of
+// the project has it, ErrNotFound if the user does not exist.
+func (db *DB) AddPhone(ctx context.Context, p store.Phone) error {
+	_, err := db.exec(ctx, `INSERT INTO phones (id, project_id, user_id, number, verified, created_at, pending_until)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.ProjectID, p.UserID, p.Number, p.Verified, ms(p.CreatedAt), msPtr(p.PendingUntil))
+	return err
+}
+
+// GetPhone returns one phone number of the project.
+func (db *DB) GetPhone(ctx context.Context, projectID, phoneID string) (store.Phone, error) {
+	p, err := scanPhone(db.queryRow(ctx, `SELECT `+phoneColumns+` FROM phones WHERE project_id = ? AND id = ?`, projectID, phoneID))
+	return p, db.wrap(err)
+}
+
+// DeletePhone removes a phone number.
+func (db *DB) DeletePhone(ctx context.Context, projectID, phoneID string) error {
+	return db.execOne(ctx, `DELETE FROM phones WHERE project_id = ? AND id = ?`, projectID, phoneID)
+}
+
+// VerifyPhone marks the number verified and clears PendingUntil.
+func (db *DB) VerifyPhone(ctx context.Context, projectID, phoneID string) error {
+	return db.execOne(ctx, `UPDATE phones SET verified = ?, pending_until = NULL WHERE project_id = ? AND id = ?`,
+		true, projectID, phoneID)
+}
+
+// DeleteExpiredPendingMethods removes unverified attached emails and phones
+// whose PendingUntil is before now, in every project.
+func (db *DB) DeleteExpiredPendingMethods(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	err := db.inTx(ctx, func(tx *DB) error {
+		for _, table := range []string{"emails", "phones"} {
+			n, err := tx.execCount(ctx, `DELETE FROM `+table+`
+				WHERE pending_until IS NOT NULL AND pending_until < ? AND verified = ?`, ms(now), false)
+			if err != nil {
+				return err
+			}
+			total += n
+		}
+		return nil
+	})
+	return total, err
+}
+
+// RecordAuthFailure adds one failure in one statement; reaching threshold
+// locks the user until now+ttl and resets the count. A lock that has ended
+// counts as no failures.
+func (db *DB) RecordAuthFailure(ctx context.Context, projectID, userID string, now time.Time, threshold int, ttl time.Duration) (*time.Time, error) {
+	n := ms(now)
+	until := ms(now.Add(ttl))
+	// base = failures so far, 0 if a lock has ended.
+	const base = `(CASE WHEN lock_expires_at IS NOT NULL AND lock_expires_at <= ? THEN 0 ELSE failed_auths END)`
+	const ended = `(lock_expires_at IS NOT NULL AND lock_expires_at <= ?)`
+	var lockExpires sql.NullInt64
+	err := db.writeRow(ctx, `UPDATE users SET
+		failed_auths    = CASE WHEN `+base+` + 1 >= ? THEN 0 ELSE `+base+` + 1 END,
+		lock_created_at = CASE WHEN `+base+` + 1 >= ? THEN ? WHEN `+ended+` THEN NULL ELSE lock_created_at END,
+		lock_expires_at = CASE WHEN `+base+` + 1 >= ? THEN ? WHEN `+ended+` THEN NULL ELSE lock_expires_at END
+		WHERE project_id = ? AND id = ?
+		RETURNING lock_expires_at`,
+		n, threshold, n,
+		n, threshold, n, n,
+		n, threshold, until, n,
+		projectID, userID).Scan(&lockExpires)
+	if err != nil {
+		return nil, db.wrap(err)
+	}
+	if lockExpires.Valid && lockExpires.Int64 > n {
+		t := fromMS(lockExpires.Int64)
+		return &t, nil
+	}
+	return nil, nil
+}
+
+// ResetAuthFailures clears the failure count and the lock fields. It is
+// called after a successful authentication, which a locked user cannot have.
+func (db *DB) ResetAuthFailures(ctx context.Context, projectID, userID string) error {
+	return db.execOne(ctx, `UPDATE users SET failed_auths = 0, lock_created_at = NULL, lock_expires_at = NULL
+		WHERE project_id = ? AND id = ?`, projectID, userID)
+}

@@ -1,0 +1,257 @@
+package storetest
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latch-auth/latch/internal/store"
+)
+
+var sessionBehaviours = []behaviour{
+	{"CreatedSessionReadsBackWithFactorsRolesAndClaims", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		u := newUser(t, s, p.ID)
+		x := newSession(t, s, u, func(x *store.Session) {
+			x.CustomClaims = json.RawMessage(`{"tier":"gold","nested":{"a":[1,2]}}`)
+			x.Roles = []string{"stytch_user", "admin"}
+			x.Factors = append(x.Factors, store.Factor{
+				Type: "otp", DeliveryMethod: "sms", LastAuthenticatedAt: t0.Add(time.Second),
+				CreatedAt: t0, UpdatedAt: t0.Add(time.Second),
+				PhoneNumberFactor: &store.PhoneNumberFactor{PhoneID: u.Phones[0].ID, PhoneNumber: u.Phones[0].Number},
+			})
+		})
+		for _, get := range []func() (store.Session, error){
+			func() (store.Session, error) { return s.GetSession(ctx(), p.ID, x.ID) },
+			func() (store.Session, error) { return s.GetSessionByTokenHash(ctx(), p.ID, x.TokenHash) },
+		} {
+			got, err := get()
+			must(t, err)
+			equal(t, "ID", got.ID, x.ID)
+			equal(t, "ProjectID", got.ProjectID, p.ID)
+			equal(t, "UserID", got.UserID, u.ID)
+			equal(t, "TokenHash", string(got.TokenHash), string(x.TokenHash))
+			sameTime(t, "StartedAt", got.StartedAt, x.StartedAt)
+			sameTime(t, "LastAccessedAt", got.LastAccessedAt, x.LastAccessedAt)
+			sameTime(t, "ExpiresAt", got.ExpiresAt, x.ExpiresAt)
+			equal(t, "IPAddress", got.IPAddress, x.IPAddress)
+			equal(t, "UserAgent", got.UserAgent, x.UserAgent)
+			sameJSON(t, "CustomClaims", got.CustomClaims, `{"tier":"gold","nested":{"a":[1,2]}}`)
+			equal(t, "Roles", strings.Join(got.Roles, ","), "stytch_user,admin")
+			equal(t, "factors", len(got.Factors), 2)
+			f := got.Factors[1]
+			equal(t, "factor type", f.Type, "otp")
+			equal(t, "factor phone", f.PhoneNumberFactor.PhoneNumber, u.Phones[0].Number)
+			sameTime(t, "factor LastAuthenticatedAt", f.LastAuthenticatedAt.UTC(), t0.Add(time.Second))
+			equal(t, "email factor", got.Factors[0].EmailFactor.EmailID, u.Emails[0].ID)
+		}
+	}},
+	{"ASessionWithoutRolesOrClaimsComesBackWithEmptyValuesNotNil", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		u := newUser(t, s, p.ID)
+		x := newSession(t, s, u, func(x *store.Session) { x.Roles, x.Factors, x.CustomClaims = nil, nil, nil })
+		got, err := s.GetSession(ctx(), p.ID, x.ID)
+		must(t, err)
+		if got.Roles == nil || got.Factors == nil {
+			t.Fatalf("nil slices: roles %v factors %v", got.Roles == nil, got.Factors == nil)
+		}
+		sameJSON(t, "CustomClaims", got.CustomClaims, `{}`)
+	}},
+	{"TokenHashesAreUniquePerProject", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		u := newUser(t, s, p.ID)
+		x := newSession(t, s, u)
+		dup := x
+		dup.ID = id("session")
+		mustBe(t, s.CreateSession(ctx(), dup), store.ErrAlreadyExists)
+		mustBe(t, s.CreateSession(ctx(), x), store.ErrAlreadyExists)
+	}},
+	{"GettingASessionDoesNotCheckExpiry", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		u := newUser(t, s, p.ID)
+		x := newSession(t, s, u, func(x *store.Session) { x.ExpiresAt = t0.Add(-time.Hour) })
+		_, err := s.GetSession(ctx(), p.ID, x.ID)
+		must(t, err)
+		_, err = s.GetSessionByTokenHash(ctx(), p.ID, x.TokenHash)
+		must(t, err)
+		_, err = s.GetSession(ctx(), p.ID, id("session"))
+		mustBe(t, err, store.ErrNotFound)
+		_, err = s.GetSessionByTokenHash(ctx(), p.ID, []byte("nope"))
+		mustBe(t, err, store.ErrNotFound)
+		mustBe(t, s.CreateSession(ctx(), store.Session{ID: id("session"), ProjectID: p.ID, UserID: id("user"),
+			TokenHash: []byte("t"), StartedAt: t0, LastAccessedAt: t0, ExpiresAt: t0}), store.ErrNotFound)
+	}},
+	{"ListSessionsReturnsOnlyTheUsersLiveSessions", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		u, v := newUser(t, s, p.ID), newUser(t, s, p.ID)
+		a := newSession(t, s, u)
+		b := newSession(t, s, u, func(x *store.Session) { x.StartedAt = t0.Add(time.Second) })
+		newSession(t, s, u, func(x *store.Session) { x.ExpiresAt = t0 })
+		newSession(t, s, v)
+		got, err := s.ListSessions(ctx(), p.ID, u.ID, t0)
+		must(t, err)
+		equal(t, "len", len(got), 2)
+		ids := map[string]bool{got[0].ID: true, got[1].ID: true}
+		if !ids[a.ID] || !ids[b.ID] {
+			t.Fatalf("ListSessions = %s, %s; want %s, %s", got[0].ID, got[1].ID, a.ID, b.ID)
+		}
+		got, err = s.ListSessions(ctx(), p.ID, id("user"), t0)
+		must(t, err)
+		if got == nil || len(got) != 0 {
+			t.Fatalf("no sessions = %v, want an empty slice", got)
+		}
+	}},
+	{"UpdateSessionWritesItsFields", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		u := newUser(t, s, p.ID)
+		x := newSession(t, s, u)
+		x.LastAccessedAt = t0.Add(time.Minute)
+		x.ExpiresAt = t0.Add(2 * time.Hour)
+		x.CustomClaims = json.RawMessage(`{"k":"v"}`)
+		x.Factors = append(x.Factors, store.Factor{Type: "otp", DeliveryMethod: "email", CreatedAt: t0, UpdatedAt: t0, LastAuthenticatedAt: t0})
+		x.IPAddress = "198.51.100.7"
+		x.UserAgent = "other"
+		x.Roles = []string{"r"}
+		startedAt := x.StartedAt
+		x.StartedAt = t0.Add(time.Hour)
+		must(t, s.UpdateSession(ctx(), x))
+		got, err := s.GetSession(ctx(), p.ID, x.ID)
+		must(t, err)
+		sameTime(t, "LastAccessedAt", got.LastAccessedAt, x.LastAccessedAt)
+		sameTime(t, "ExpiresAt", got.ExpiresAt, x.ExpiresAt)
+		sameJSON(t, "CustomClaims", got.CustomClaims, `{"k":"v"}`)
+		equal(t, "factors", len(got.Factors), 2)
+		equal(t, "IPAddress", got.IPAddress, "198.51.100.7")
+		equal(t, "UserAgent", got.UserAgent, "other")
+		sameTime(t, "StartedAt untouched", got.StartedAt, startedAt)
+		must(t, s.DeleteSession(ctx(), p.ID, x.ID))
+		mustBe(t, s.UpdateSession(ctx(), x), store.ErrNotFound)
+	}},
+	{"TouchSessionSetsLastAccessAndOptionallyExpiry", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		u := newUser(t, s, p.ID)
+		x := newSession(t, s, u)
+		must(t, s.TouchSession(ctx(), p.ID, x.ID, t0.Add(time.Minute), nil))
+		got, err := s.GetSession(ctx(), p.ID, x.ID)
+		must(t, err)
+		sameTime(t, "LastAccessedAt", got.LastAccessedAt, t0.Add(time.Minute))
+		sameTime(t, "ExpiresAt kept", got.ExpiresAt, x.ExpiresAt)
+		must(t, s.TouchSession(ctx(), p.ID, x.ID, t0.Add(2*time.Minute), ptr(t0.Add(3*time.Hour))))
+		got, err = s.GetSession(ctx(), p.ID, x.ID)
+		must(t, err)
+		sameTime(t, "LastAccessedAt", got.LastAccessedAt, t0.Add(2*time.Minute))
+		sameTime(t, "ExpiresAt", got.ExpiresAt, t0.Add(3*time.Hour))
+		mustBe(t, s.TouchSession(ctx(), p.ID, id("session"), t0, nil), store.ErrNotFound)
+	}},
+	{"DeletingSessionsOneOrAllOfAUser", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		u, v := newUser(t, s, p.ID), newUser(t, s, p.ID)
+		a := newSession(t, s, u)
+		newSession(t, s, u)
+		newSession(t, s, u)
+		keep := newSession(t, s, v)
+		must(t, s.DeleteSession(ctx(), p.ID, a.ID))
+		mustBe(t, s.DeleteSession(ctx(), p.ID, a.ID), store.ErrNotFound)
+		n, err := s.DeleteUserSessions(ctx(), p.ID, u.ID)
+		must(t, err)
+		equal(t, "deleted", n, 2)
+		n, err = s.DeleteUserSessions(ctx(), p.ID, u.ID)
+		must(t, err)
+		equal(t, "deleted again", n, 0)
+		_, err = s.GetSession(ctx(), p.ID, keep.ID)
+		must(t, err)
+	}},
+	{"CountLiveSessionsCountsEveryProject", func(t *testing.T, s store.Store) {
+		p, q := newProject(t, s), newProject(t, s)
+		u, v := newUser(t, s, p.ID), newUser(t, s, q.ID)
+		newSession(t, s, u)
+		newSession(t, s, v)
+		newSession(t, s, v, func(x *store.Session) { x.ExpiresAt = t0 })
+		n, err := s.CountLiveSessions(ctx(), t0)
+		must(t, err)
+		equal(t, "live", n, 2)
+	}},
+	{"DeleteExpiredSweepsSpentRowsOfEveryProject", func(t *testing.T, s store.Store) {
+		p, q := newProject(t, s), newProject(t, s)
+		u, v := newUser(t, s, p.ID), newUser(t, s, q.ID)
+		now := t0.Add(24 * time.Hour)
+		// Gone: 2 sessions, 2 links, 2 codes, 1 message = 7.
+		deadSession := newSession(t, s, u, func(x *store.Session) { x.ExpiresAt = now })
+		newSession(t, s, v, func(x *store.Session) { x.ExpiresAt = now.Add(-time.Minute) })
+		oldLink := newMagicLink(t, s, u, func(m *store.MagicLink) { m.ExpiresAt = now.Add(-61 * time.Minute) })
+		usedLink := newMagicLink(t, s, v, func(m *store.MagicLink) { m.ExpiresAt = now.Add(-2 * time.Hour) })
+		_, err := s.RedeemMagicLink(ctx(), q.ID, usedLink.TokenHash, now.Add(-3*time.Hour))
+		must(t, err)
+		oldCode := newOTP(t, s, u, func(o *store.OTP) { o.ExpiresAt = now.Add(-2 * time.Hour) })
+		newOTP(t, s, v, func(o *store.OTP) { o.ExpiresAt = now.Add(-90 * time.Minute) })
+		sent := newMessage(t, s, p.ID, "sent@example.com", t0)
+		must(t, s.MarkMessageSent(ctx(), sent.ID, now.Add(-8*24*time.Hour)))
+		// Kept.
+		liveSession := newSession(t, s, u, func(x *store.Session) { x.ExpiresAt = now.Add(time.Millisecond) })
+		recentLink := newMagicLink(t, s, u, func(m *store.MagicLink) { m.ExpiresAt = now.Add(-59 * time.Minute) })
+		recentCode := newOTP(t, s, u, func(o *store.OTP) {
+			o.MethodID = u.Emails[0].ID
+			o.ExpiresAt = now.Add(-30 * time.Minute)
+		})
+		recentSent := newMessage(t, s, p.ID, "recent@example.com", t0)
+		must(t, s.MarkMessageSent(ctx(), recentSent.ID, now.Add(-6*24*time.Hour)))
+		unsent := newMessage(t, s, p.ID, "unsent@example.com", t0)
+
+		n, err := s.DeleteExpired(ctx(), now)
+		must(t, err)
+		equal(t, "deleted", n, 7)
+
+		_, err = s.GetSession(ctx(), p.ID, deadSession.ID)
+		mustBe(t, err, store.ErrNotFound)
+		_, err = s.RedeemMagicLink(ctx(), p.ID, oldLink.TokenHash, now)
+		mustBe(t, err, store.ErrNotFound)
+		_, err = s.GetLatestOTP(ctx(), p.ID, oldCode.MethodID)
+		mustBe(t, err, store.ErrNotFound)
+		_, err = s.GetSession(ctx(), p.ID, liveSession.ID)
+		must(t, err)
+		_, err = s.RedeemMagicLink(ctx(), p.ID, recentLink.TokenHash, now)
+		mustBe(t, err, store.ErrConsumed)
+		got, err := s.GetLatestOTP(ctx(), p.ID, recentCode.MethodID)
+		must(t, err)
+		equal(t, "recent code kept", got.ID, recentCode.ID)
+		msgs, err := s.ListMessages(ctx(), "", 0)
+		must(t, err)
+		equal(t, "messages kept", len(msgs), 2)
+		equal(t, "newest first", msgs[0].ID, unsent.ID)
+		equal(t, "then", msgs[1].ID, recentSent.ID)
+	}},
+	{"SigningKeysListNewestFirstUntilTheyExpire", func(t *testing.T, s store.Store) {
+		p, q := newProject(t, s), newProject(t, s)
+		old := newSigningKey(t, s, p.ID, t0)
+		must(t, s.RetireSigningKeys(ctx(), p.ID, t0.Add(time.Hour), t0.Add(2*time.Hour)))
+		cur := newSigningKey(t, s, p.ID, t0.Add(time.Hour))
+		otherKey := newSigningKey(t, s, q.ID, t0)
+
+		keys, err := s.ListSigningKeys(ctx(), p.ID, t0.Add(90*time.Minute))
+		must(t, err)
+		equal(t, "len", len(keys), 2)
+		equal(t, "newest first", keys[0].KID, cur.KID)
+		equal(t, "then the retired one", keys[1].KID, old.KID)
+		equal(t, "PrivateKeyEnc", string(keys[0].PrivateKeyEnc), string(cur.PrivateKeyEnc))
+		equal(t, "CertDER", string(keys[0].CertDER), string(cur.CertDER))
+		equal(t, "ProjectID", keys[0].ProjectID, p.ID)
+		sameTime(t, "CreatedAt", keys[0].CreatedAt, cur.CreatedAt)
+		sameTimePtr(t, "current RetiredAt", keys[0].RetiredAt, nil)
+		sameTimePtr(t, "current ExpiresAt", keys[0].ExpiresAt, nil)
+		sameTimePtr(t, "retired RetiredAt", keys[1].RetiredAt, ptr(t0.Add(time.Hour)))
+		sameTimePtr(t, "retired ExpiresAt", keys[1].ExpiresAt, ptr(t0.Add(2*time.Hour)))
+
+		keys, err = s.ListSigningKeys(ctx(), p.ID, t0.Add(2*time.Hour))
+		must(t, err)
+		equal(t, "after the retired key expired", len(keys), 1)
+		equal(t, "only", keys[0].KID, cur.KID)
+
+		mustBe(t, s.AddSigningKey(ctx(), cur), store.ErrAlreadyExists)
+		keys, err = s.ListSigningKeys(ctx(), q.ID, t0.Add(2*time.Hour))
+		must(t, err)
+		equal(t, "other project's key untouched", len(keys), 1)
+		equal(t, "other", keys[0].KID, otherKey.KID)
+		sameTimePtr(t, "other RetiredAt", keys[0].RetiredAt, nil)
+	}},
+}
