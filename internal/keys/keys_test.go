@@ -1050,3 +1050,51 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+func TestNewKeyJoinsTheCallersTransaction(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	pid := secret.ID("project", false)
+	errLater := errors.New("a later step of project creation failed")
+	err := f.st.InTx(ctx, func(tx store.Store) error {
+		createProject(t, tx, pid, false)
+		if _, err := f.k.NewKey(ctx, tx, pid, false); err != nil {
+			return err
+		}
+		return errLater
+	})
+	wantErr(t, err, errLater)
+	if rows, err := f.st.ListSigningKeys(ctx, pid, f.clk.Now()); err != nil || len(rows) != 0 {
+		t.Fatalf("after rollback: %d keys, %v", len(rows), err)
+	}
+
+	var sk store.SigningKey
+	err = f.st.InTx(ctx, func(tx store.Store) error {
+		createProject(t, tx, pid, false)
+		sk, err = f.k.NewKey(ctx, tx, pid, false)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid := signedKID(t, f.k, pid, f.clk.Now()); kid != sk.KID {
+		t.Fatalf("signed with %s, want %s", kid, sk.KID)
+	}
+}
+
+func TestFailedRotateChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	pid, first := f.project(t, false)
+	k := keys.New(failingAdd{f.st}, f.ring, f.clk.Now)
+	_, err := k.Rotate(ctx, pid, false, 0)
+	wantErr(t, err, errAdd)
+	// The old key was not left retired without a successor.
+	if kid := signedKID(t, k, pid, f.clk.Now()); kid != first.KID {
+		t.Fatalf("signs with %s after a failed rotation, want %s", kid, first.KID)
+	}
+	rows, err := f.st.ListSigningKeys(ctx, pid, f.clk.Now())
+	if err != nil || len(rows) != 1 || rows[0].RetiredAt != nil {
+		t.Fatalf("keys after a failed rotation: %+v, %v", rows, err)
+	}
+}

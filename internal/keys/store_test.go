@@ -2,77 +2,39 @@ package keys_test
 
 import (
 	"context"
-	"slices"
-	"sync"
+	"errors"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/latch-auth/latch/internal/store"
+	"github.com/latch-auth/latch/internal/store/sqlstore"
 )
 
-// fakeStore keeps signing keys in memory until the SQL store lands; the rest
-// of store.Store is the nil embedded interface.
-type fakeStore struct {
-	store.Store
-	mu   sync.Mutex
-	rows []store.SigningKey
+// openStore opens a migrated SQLite database in the test's temporary folder.
+func openStore(t testing.TB) store.Store {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "latch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
 
-func openStore(t testing.TB) store.Store { return &fakeStore{} }
-
-func createProject(t testing.TB, st store.Store, id string, live bool) {}
-
-func (f *fakeStore) InTx(ctx context.Context, fn func(store.Store) error) error { return fn(f) }
-
-func (f *fakeStore) AddSigningKey(ctx context.Context, k store.SigningKey) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, r := range f.rows {
-		if r.KID == k.KID {
-			return store.ErrAlreadyExists
-		}
+func createProject(t testing.TB, st store.Store, id string, live bool) {
+	t.Helper()
+	err := st.CreateProject(context.Background(), store.Project{
+		ID: id, Name: "test", Live: live, CreatedAt: t0, LockThreshold: 10, LockTTL: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.rows = append(f.rows, copyKey(k))
-	return nil
-}
-
-func (f *fakeStore) ListSigningKeys(ctx context.Context, projectID string, now time.Time) ([]store.SigningKey, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []store.SigningKey
-	for _, r := range f.rows {
-		if r.ProjectID == projectID && (r.ExpiresAt == nil || r.ExpiresAt.After(now)) {
-			out = append(out, copyKey(r))
-		}
-	}
-	slices.SortStableFunc(out, func(a, b store.SigningKey) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	return out, nil
-}
-
-func (f *fakeStore) RetireSigningKeys(ctx context.Context, projectID string, now, expiresAt time.Time) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for i, r := range f.rows {
-		if r.ProjectID == projectID && r.RetiredAt == nil {
-			f.rows[i].RetiredAt, f.rows[i].ExpiresAt = &now, &expiresAt
-		}
-	}
-	return nil
-}
-
-func copyKey(k store.SigningKey) store.SigningKey {
-	k.PrivateKeyEnc = slices.Clone(k.PrivateKeyEnc)
-	k.CertDER = slices.Clone(k.CertDER)
-	if k.RetiredAt != nil {
-		t := *k.RetiredAt
-		k.RetiredAt = &t
-	}
-	if k.ExpiresAt != nil {
-		t := *k.ExpiresAt
-		k.ExpiresAt = &t
-	}
-	return k
 }
 
 // countingStore counts the reads of signing keys, to test the cache.
@@ -85,3 +47,14 @@ func (c *countingStore) ListSigningKeys(ctx context.Context, projectID string, n
 	c.lists.Add(1)
 	return c.Store.ListSigningKeys(ctx, projectID, now)
 }
+
+// failingAdd is a store whose transactions cannot add a signing key.
+type failingAdd struct{ store.Store }
+
+var errAdd = errors.New("disk full")
+
+func (f failingAdd) InTx(ctx context.Context, fn func(store.Store) error) error {
+	return f.Store.InTx(ctx, func(tx store.Store) error { return fn(failingAdd{tx}) })
+}
+
+func (f failingAdd) AddSigningKey(ctx context.Context, k store.SigningKey) error { return errAdd }
