@@ -7,14 +7,14 @@ import (
 	"github.com/latch-auth/latch/internal/store"
 )
 
-const sessionColumns = `id, project_id, user_id, token_hash, started_at, last_accessed_at, expires_at,
+const sessionColumns = `id, project_id, user_id, token_hash, token_sealed, started_at, last_accessed_at, expires_at,
 	ip_address, user_agent, custom_claims, factors, roles`
 
 func scanSession(s rowScanner) (store.Session, error) {
 	var x store.Session
 	var started, accessed, expires int64
 	var claims, factors, roles string
-	if err := s.Scan(&x.ID, &x.ProjectID, &x.UserID, &x.TokenHash, &started, &accessed, &expires,
+	if err := s.Scan(&x.ID, &x.ProjectID, &x.UserID, &x.TokenHash, &x.TokenSealed, &started, &accessed, &expires,
 		&x.IPAddress, &x.UserAgent, &claims, &factors, &roles); err != nil {
 		return store.Session{}, err
 	}
@@ -42,8 +42,8 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session) error {
 	if err != nil {
 		return err
 	}
-	_, err = db.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, s.ProjectID, s.UserID, s.TokenHash, ms(s.StartedAt), ms(s.LastAccessedAt), ms(s.ExpiresAt),
+	_, err = db.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.ProjectID, s.UserID, s.TokenHash, s.TokenSealed, ms(s.StartedAt), ms(s.LastAccessedAt), ms(s.ExpiresAt),
 		s.IPAddress, s.UserAgent, jsonObject(s.CustomClaims), factors, roles)
 	return err
 }

@@ -15,6 +15,7 @@ var sessionBehaviours = []behaviour{
 		u := newUser(t, s, p.ID)
 		x := newSession(t, s, u, func(x *store.Session) {
 			x.CustomClaims = json.RawMessage(`{"tier":"gold","nested":{"a":[1,2]}}`)
+			x.TokenSealed = []byte("sealed token")
 			x.Roles = []string{"stytch_user", "admin"}
 			x.Factors = append(x.Factors, store.Factor{
 				Type: "otp", DeliveryMethod: "sms", LastAuthenticatedAt: t0.Add(time.Second),
@@ -32,6 +33,7 @@ var sessionBehaviours = []behaviour{
 			equal(t, "ProjectID", got.ProjectID, p.ID)
 			equal(t, "UserID", got.UserID, u.ID)
 			equal(t, "TokenHash", string(got.TokenHash), string(x.TokenHash))
+			equal(t, "TokenSealed", string(got.TokenSealed), "sealed token")
 			sameTime(t, "StartedAt", got.StartedAt, x.StartedAt)
 			sameTime(t, "LastAccessedAt", got.LastAccessedAt, x.LastAccessedAt)
 			sameTime(t, "ExpiresAt", got.ExpiresAt, x.ExpiresAt)
@@ -57,6 +59,9 @@ var sessionBehaviours = []behaviour{
 			t.Fatalf("nil slices: roles %v factors %v", got.Roles == nil, got.Factors == nil)
 		}
 		sameJSON(t, "CustomClaims", got.CustomClaims, `{}`)
+		if got.TokenSealed != nil {
+			t.Fatalf("TokenSealed = %q, want nil", got.TokenSealed)
+		}
 	}},
 	{"TokenHashesAreUniquePerProject", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
