@@ -134,8 +134,16 @@ func (k *Keys) load(ctx context.Context, projectID string, seen *projectKeys) (*
 		prev := k.cache[projectID]
 		k.mu.Unlock()
 
-		c.e, c.err = k.fetch(ctx, projectID, prev)
+		k.fetchFor(ctx, c, projectID, prev)
+		return c.e, c.err
+	}
+}
 
+// fetchFor runs a load for c and publishes its result, even if the store
+// panics, so that waiters are never left hanging.
+func (k *Keys) fetchFor(ctx context.Context, c *loadCall, projectID string, prev *projectKeys) {
+	c.err = errors.New("keys: reading keys panicked")
+	defer func() {
 		k.mu.Lock()
 		if k.loading[projectID] == c { // not invalidated meanwhile
 			delete(k.loading, projectID)
@@ -155,8 +163,8 @@ func (k *Keys) load(ctx context.Context, projectID string, seen *projectKeys) (*
 		}
 		k.mu.Unlock()
 		close(c.done)
-		return c.e, c.err
-	}
+	}()
+	c.e, c.err = k.fetch(ctx, projectID, prev)
 }
 
 // sweep drops entries not refreshed for a while. Called with k.mu held.

@@ -1098,3 +1098,43 @@ func TestFailedRotateChangesNothing(t *testing.T) {
 		t.Fatalf("keys after a failed rotation: %+v, %v", rows, err)
 	}
 }
+
+func TestInvalidateDuringARead(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	pid, first := f.project(t, false)
+	bs := &blockingStore{Store: f.st, entered: make(chan struct{}), released: make(chan struct{})}
+	k := keys.New(bs, f.ring, f.clk.Now)
+
+	// A read starts and sees only the first key...
+	slow := make(chan string, 1)
+	go func() {
+		tok, err := k.Sign(ctx, pid, claims(pid, f.clk.Now()))
+		if err != nil {
+			slow <- err.Error()
+			return
+		}
+		h, _, _ := strings.Cut(tok, ".")
+		var header struct{ Kid string }
+		json.Unmarshal(must(base64.RawURLEncoding.DecodeString(h)), &header)
+		slow <- header.Kid
+	}()
+	<-bs.entered
+	// ...while this node rotates.
+	second, err := k.Rotate(ctx, pid, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A call after Rotate does not wait for, nor take, the older read.
+	if kid := signedKID(t, k, pid, f.clk.Now()); kid != second.KID {
+		t.Fatalf("signed with %s right after Rotate, want %s", kid, second.KID)
+	}
+	close(bs.released)
+	if kid := <-slow; kid != first.KID {
+		t.Fatalf("the read begun before Rotate signed with %s, want %s", kid, first.KID)
+	}
+	// And the older read's answer did not overwrite the cache.
+	if kid := signedKID(t, k, pid, f.clk.Now()); kid != second.KID {
+		t.Fatalf("signed with %s after the older read ended, want %s", kid, second.KID)
+	}
+}

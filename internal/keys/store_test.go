@@ -58,3 +58,20 @@ func (f failingAdd) InTx(ctx context.Context, fn func(store.Store) error) error 
 }
 
 func (f failingAdd) AddSigningKey(ctx context.Context, k store.SigningKey) error { return errAdd }
+
+// blockingStore holds the first read of signing keys until released.
+type blockingStore struct {
+	store.Store
+	first    atomic.Bool
+	entered  chan struct{}
+	released chan struct{}
+}
+
+func (b *blockingStore) ListSigningKeys(ctx context.Context, projectID string, now time.Time) ([]store.SigningKey, error) {
+	rows, err := b.Store.ListSigningKeys(ctx, projectID, now)
+	if b.first.CompareAndSwap(false, true) {
+		close(b.entered)
+		<-b.released
+	}
+	return rows, err
+}
