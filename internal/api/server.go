@@ -111,15 +111,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(withValues(r.Context(), id, ri))
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	rec := &recorder{ResponseWriter: w, r: r}
+	panicked := false
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			ri.err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+			perr := fmt.Errorf("panic: %v\n%s", p, debug.Stack())
 			if !rec.wrote {
 				writeError(rec, r, auth.ErrInternal)
 			}
+			ri.err, panicked = perr, true // writeError recorded ErrInternal; the log wants the panic
 		}
 		route := r.Pattern
 		if route == "" || route == "/" {
@@ -132,10 +134,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			attrs = append(attrs, "project_id", ri.project)
 		}
 		level := slog.LevelInfo
-		if rec.status >= 500 {
+		if rec.status >= 500 || panicked {
 			level = slog.LevelError
 		}
-		if ri.err != nil && rec.status >= 500 {
+		if ri.err != nil && (rec.status >= 500 || panicked) {
 			attrs = append(attrs, "err", ri.err.Error())
 		}
 		s.log.Log(context.Background(), level, "request", attrs...)
