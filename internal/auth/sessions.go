@@ -122,11 +122,13 @@ func (s *Service) sessionFor(ctx context.Context, st store.Store, p store.Projec
 		sess, err = st.GetSessionByTokenHash(ctx, p.ID, secret.Hash(token))
 	case jwt != "":
 		claims, verr := s.keys.Verify(ctx, p.ID, jwt)
-		if verr != nil {
-			if errors.Is(verr, keys.ErrMalformed) {
-				return store.Session{}, ErrUnableToParseJWT
-			}
+		switch {
+		case errors.Is(verr, keys.ErrMalformed):
+			return store.Session{}, ErrUnableToParseJWT
+		case errors.Is(verr, keys.ErrInvalid):
 			return store.Session{}, ErrSessionNotFound
+		case verr != nil:
+			return store.Session{}, storeErr(verr, "verify session jwt")
 		}
 		sess, err = st.GetSession(ctx, p.ID, claims.SessionID)
 		if err == nil && sess.UserID != claims.Subject {
