@@ -3,7 +3,9 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,14 +16,18 @@ import (
 // unchanged session. Signing costs about 1 ms of CPU; sessions/authenticate
 // runs on every request of every app. A reused JWT carries a
 // last_accessed_at up to this old, and never a later expiry than the
-// session has: any change to the session's expiry, factors, claims or
-// roles changes its fingerprint and mints anew.
+// session has: a session extended since may be served the older JWT (whose
+// expiry is earlier), a session shortened since gets a new one, and any
+// change to its factors, claims, roles or attributes changes its
+// fingerprint and mints anew.
 const jwtReuseWindow = 30 * time.Second
 
 type cachedJWT struct {
 	jwt         string
+	kid         string // the key that signed it
 	fingerprint [32]byte
 	iat         time.Time
+	expiresAt   time.Time // the session expiry the JWT claims
 }
 
 type jwtCache struct {
@@ -35,12 +41,12 @@ func fingerprint(p store.Project, sess store.Session) [32]byte {
 	h := sha256.New()
 	b, _ := json.Marshal(struct {
 		P, U   string
-		E, S   int64
+		S      int64
 		F      []store.Factor
 		C      json.RawMessage
 		R      []string
 		IP, UA string
-	}{p.ID, sess.UserID, sess.ExpiresAt.Unix(), sess.StartedAt.Unix(), sess.Factors, sess.CustomClaims, sess.Roles, sess.IPAddress, sess.UserAgent})
+	}{p.ID, sess.UserID, sess.StartedAt.Unix(), sess.Factors, sess.CustomClaims, sess.Roles, sess.IPAddress, sess.UserAgent})
 	h.Write([]byte(sess.ID))
 	h.Write(b)
 	var out [32]byte
@@ -57,8 +63,13 @@ func (s *Service) sessionJWT(ctx context.Context, p store.Project, sess store.Se
 		s.jwts.mu.Lock()
 		c, ok := s.jwts.m[sess.ID]
 		s.jwts.mu.Unlock()
-		if ok && c.fingerprint == fp && !now.Before(c.iat) && now.Sub(c.iat) < jwtReuseWindow {
-			return c.jwt, nil
+		if ok && c.fingerprint == fp && !now.Before(c.iat) && now.Sub(c.iat) < jwtReuseWindow && !c.expiresAt.After(sess.ExpiresAt) {
+			// Only while its key still signs: after a rotation (which may
+			// also drop the old key from the JWKS soon) every node hands
+			// out JWTs of the new key as soon as it sees the rotation.
+			if kid, err := s.keys.SigningKID(ctx, p.ID); err == nil && kid == c.kid {
+				return c.jwt, nil
+			}
 		}
 	}
 	jwt, err := s.keys.Sign(ctx, p.ID, jwtClaims(p, sess, now))
@@ -73,7 +84,24 @@ func (s *Service) sessionJWT(ctx context.Context, p store.Project, sess store.Se
 			}
 		}
 	}
-	s.jwts.m[sess.ID] = cachedJWT{jwt: jwt, fingerprint: fp, iat: now}
+	s.jwts.m[sess.ID] = cachedJWT{jwt: jwt, kid: headerKID(jwt), fingerprint: fp, iat: now}
 	s.jwts.mu.Unlock()
 	return jwt, nil
+}
+
+// headerKID reads the kid of a JWT this node just signed; "" if unreadable
+// (the JWT is then never reused).
+func headerKID(jwt string) string {
+	head, _, _ := strings.Cut(jwt, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if json.Unmarshal(b, &h) != nil {
+		return ""
+	}
+	return h.Kid
 }

@@ -279,24 +279,27 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 		return SessionResult{}, err
 	}
 	now := s.Now()
-	changed := false
+	var newExpiry *time.Time
 	if r.SessionDurationMinutes != nil {
 		sess.ExpiresAt = now.Add(time.Duration(*r.SessionDurationMinutes) * time.Minute)
-		changed = true
+		newExpiry = &sess.ExpiresAt
 	}
+	claimsChanged := false
 	if len(r.SessionCustomClaims) > 0 && string(r.SessionCustomClaims) != "null" {
 		claims, err := mergeClaims(sess.CustomClaims, r.SessionCustomClaims)
 		if err != nil {
 			return SessionResult{}, err
 		}
 		sess.CustomClaims = claims
-		changed = true
+		claimsChanged = true
 	}
 	sess.LastAccessedAt = now
-	if changed {
+	if claimsChanged {
 		err = s.store.UpdateSession(ctx, sess)
 	} else {
-		err = s.store.TouchSession(ctx, p.ID, sess.ID, now, nil)
+		// The common case: a touch, maybe with a new expiry, which the
+		// store may group-commit with other requests' touches.
+		err = s.store.TouchSession(ctx, p.ID, sess.ID, now, newExpiry)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return SessionResult{}, ErrSessionNotFound
@@ -316,7 +319,7 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 	if err != nil {
 		return SessionResult{}, err
 	}
-	jwt, err := s.sessionJWT(ctx, p, sess, changed)
+	jwt, err := s.sessionJWT(ctx, p, sess, false)
 	if err != nil {
 		return SessionResult{}, err
 	}
