@@ -82,6 +82,22 @@ func (k *Keys) Sign(ctx context.Context, projectID string, claims any) (string, 
 	return obj.CompactSerialize()
 }
 
+// SigningKID returns the kid Sign would sign the project's JWTs with now
+// (as this node sees it: within CacheTTL of a rotation made elsewhere). A
+// caller reusing a JWT it minted earlier checks it against this, so that no
+// JWT of a replaced key is handed out after the rotation has reached it.
+func (k *Keys) SigningKID(ctx context.Context, projectID string) (string, error) {
+	e, _, err := k.project(ctx, projectID)
+	if err != nil {
+		return "", err
+	}
+	cur := e.current(k.now())
+	if cur == nil {
+		return "", fmt.Errorf("keys: project %s has no signing key: %w", projectID, store.ErrNotFound)
+	}
+	return cur.kid, nil
+}
+
 // Verify checks a session JWT minted for projectID and returns its claims.
 //
 // The token must be a compact JWS with alg RS256 (every other alg, "none"
