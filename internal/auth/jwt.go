@@ -84,7 +84,7 @@ func (s *Service) sessionJWT(ctx context.Context, p store.Project, sess store.Se
 			}
 		}
 	}
-	s.jwts.m[sess.ID] = cachedJWT{jwt: jwt, kid: headerKID(jwt), fingerprint: fp, iat: now}
+	s.jwts.m[sess.ID] = cachedJWT{jwt: jwt, kid: headerKID(jwt), fingerprint: fp, iat: now, expiresAt: sess.ExpiresAt}
 	s.jwts.mu.Unlock()
 	return jwt, nil
 }
