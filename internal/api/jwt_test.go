@@ -215,6 +215,38 @@ func TestSessionJWTExpiryAndRefresh(t *testing.T) {
 	})
 }
 
+// A JWT never claims a later expiry than its session has, even when the
+// session was shortened moments after a JWT was minted (the JWT of an
+// unchanged session may be served again for up to 30 s: internal/auth/jwt.go).
+func TestShortenedSessionGetsAJWTThatEndsWithIt(t *testing.T) {
+	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
+		p := l.NewProject(t, "Shorten")
+		login := sessLogin(t, l, p, "lia@example.com", 60)
+		set, _ := jwtFetchJWKS(t, l, p.ID)
+		l.Clock.Advance(10 * time.Second)
+		r := p.OK(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": login.Str("session_token"), "session_duration_minutes": 5})
+		expires := sessTime(t, r, "session.expires_at")
+		if want := l.Clock.Now().Add(5 * time.Minute); !expires.Equal(want) {
+			t.Fatalf("expires_at %v, want %v", expires, want)
+		}
+		v := jwtMustVerify(t, r.Str("session_jwt"), set, p.ID, l.Clock.Now())
+		sc := v.All["https://stytch.com/session"].(map[string]any)
+		claimed, _ := time.Parse(time.RFC3339, sc["expires_at"].(string))
+		if claimed.After(expires) || v.Std.Expiry.Time().After(expires) {
+			t.Fatalf("the JWT claims expires_at %v (exp %v), later than the session's %v", claimed, v.Std.Expiry.Time(), expires)
+		}
+		// An extension may be served the recent JWT (its expiry is earlier);
+		// what it claims is still never later than the session.
+		r = p.OK(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": login.Str("session_token"), "session_duration_minutes": 60})
+		v = jwtMustVerify(t, r.Str("session_jwt"), set, p.ID, l.Clock.Now())
+		sc = v.All["https://stytch.com/session"].(map[string]any)
+		claimed, _ = time.Parse(time.RFC3339, sc["expires_at"].(string))
+		if claimed.After(sessTime(t, r, "session.expires_at")) {
+			t.Fatalf("the JWT claims expires_at %v, later than the session's %v", claimed, r.Str("session.expires_at"))
+		}
+	})
+}
+
 // Forged and foreign JWTs are refused: a bad signature, alg none, HS256
 // keyed with the public key, a key the project does not have, another
 // project's JWT. A token that parses but does not verify is
