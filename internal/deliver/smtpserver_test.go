@@ -55,6 +55,8 @@ type smtpServer struct {
 	l        net.Listener
 	serveErr chan error
 
+	arrived chan struct{} // gets a value (non-blocking) on each message
+
 	mu       sync.Mutex
 	msgs     []received
 	mailErr  error                 // returned by MAIL FROM when set
@@ -64,7 +66,7 @@ type smtpServer struct {
 
 func newSMTPServer(t *testing.T, mode tlsMode, user, pass string) *smtpServer {
 	t.Helper()
-	s := &smtpServer{t: t, mode: mode, user: user, pass: pass}
+	s := &smtpServer{t: t, mode: mode, user: user, pass: pass, arrived: make(chan struct{}, 1)}
 	s.cert, s.RootCAs = selfSignedCert(t)
 	s.start("127.0.0.1:0")
 	t.Cleanup(s.Close)
@@ -78,7 +80,7 @@ func (s *smtpServer) start(addr string) {
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 10 * time.Second
 	srv.AllowInsecureAuth = s.mode == tlsNone
-	srv.ErrorLog = testLogger{s.t}
+	srv.ErrorLog = serverLog{s.t}
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{s.cert}, MinVersion: tls.VersionTLS12}
 	if s.mode != tlsNone {
 		srv.TLSConfig = tlsConf
@@ -223,6 +225,10 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	ss.srv.mu.Lock()
 	ss.srv.msgs = append(ss.srv.msgs, ss.cur)
 	ss.srv.mu.Unlock()
+	select {
+	case ss.srv.arrived <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
@@ -232,10 +238,10 @@ func (ss *smtpSession) Reset() {
 
 func (ss *smtpSession) Logout() error { return nil }
 
-type testLogger struct{ t *testing.T }
+type serverLog struct{ t *testing.T }
 
-func (l testLogger) Printf(format string, v ...any) { l.t.Logf("smtp server: "+format, v...) }
-func (l testLogger) Println(v ...any)               { l.t.Log(append([]any{"smtp server:"}, v...)...) }
+func (l serverLog) Printf(format string, v ...any) { l.t.Logf("smtp server: "+format, v...) }
+func (l serverLog) Println(v ...any)               { l.t.Log(append([]any{"smtp server:"}, v...)...) }
 
 // selfSignedCert makes a certificate for 127.0.0.1 and a pool that trusts it.
 func selfSignedCert(t *testing.T) (tls.Certificate, *x509.CertPool) {

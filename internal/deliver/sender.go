@@ -1,0 +1,251 @@
+package deliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/latch-auth/latch/internal/secret"
+	"github.com/latch-auth/latch/internal/store"
+)
+
+const (
+	defaultLease = time.Minute
+	defaultBatch = 20
+	// concurrency bounds the deliveries of one RunOnce in flight at once.
+	concurrency = 8
+	// pollInterval is how often an idle Run looks for due messages.
+	pollInterval = 200 * time.Millisecond
+	// errorWait is the longest Run waits after a failed round.
+	errorWait = 5 * time.Second
+	// markTimeout bounds recording the outcome of a delivery.
+	markTimeout = 10 * time.Second
+
+	backoffBase = time.Second
+	backoffMax  = 5 * time.Minute
+)
+
+// Sender runs the background delivery loop: it claims due messages from the
+// outbox, hands each to the transport of its channel and records the outcome.
+//
+// Delivery is at-least-once: a message is marked sent right after its
+// transport returns nil, and is leased to one sender at a time, so in
+// practice each message goes out once. Failures are retried forever with
+// capped exponential backoff; only a *PermanentError ends a message (dead).
+type Sender struct {
+	Store                store.Store
+	Ring                 *secret.Keyring
+	Email, SMS, WhatsApp Transport // nil → Log transport
+	Logger               *slog.Logger
+	Now                  func() time.Time // injected clock; time.Now when nil
+	Lease                time.Duration    // how long a claimed message is leased; default 1 min
+	Batch                int              // messages claimed per RunOnce; default 20
+	// OnResult, when set, is told the outcome of every delivery attempt
+	// (err nil on success), for metrics.
+	OnResult func(channel string, err error)
+
+	wakeOnce sync.Once
+	wake     chan struct{}
+}
+
+func (s *Sender) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Sender) lease() time.Duration {
+	if s.Lease > 0 {
+		return s.Lease
+	}
+	return defaultLease
+}
+
+func (s *Sender) batch() int {
+	if s.Batch > 0 {
+		return s.Batch
+	}
+	return defaultBatch
+}
+
+func (s *Sender) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Sender) wakeChan() chan struct{} {
+	s.wakeOnce.Do(func() { s.wake = make(chan struct{}, 1) })
+	return s.wake
+}
+
+// Notify wakes Run early, so that a message just enqueued goes out without
+// waiting for the next poll. It never blocks.
+func (s *Sender) Notify() {
+	select {
+	case s.wakeChan() <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Sender) transport(channel string) Transport {
+	var t Transport
+	switch channel {
+	case store.ChannelEmail:
+		t = s.Email
+	case store.ChannelSMS:
+		t = s.SMS
+	case store.ChannelWhatsApp:
+		t = s.WhatsApp
+	default:
+		return nil
+	}
+	if t == nil {
+		t = Log{Logger: s.logger()}
+	}
+	return t
+}
+
+// RunOnce claims the messages due now (up to Batch), delivers them, a few at
+// a time, and marks each sent, failed (due again after a backoff) or dead.
+// It returns how many messages it handled.
+//
+// Deliveries already started run to completion (bounded by half the lease)
+// even if ctx ends, so that a shutdown does not leave a message sent but
+// unmarked, to be sent again.
+func (s *Sender) RunOnce(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	now := s.now()
+	msgs, err := s.Store.ClaimMessages(ctx, now, now.Add(s.lease()), s.batch())
+	if err != nil {
+		return 0, fmt.Errorf("deliver: claim messages: %w", err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, concurrency)
+	)
+	for _, m := range msgs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := s.deliver(ctx, m); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return len(msgs), errors.Join(errs...)
+}
+
+// deliver sends one claimed message and records the outcome. Its error is
+// only about recording: delivery failures are data, stored on the row.
+func (s *Sender) deliver(ctx context.Context, om store.OutboxMessage) error {
+	lg := s.logger().With("outbox_id", om.ID, "channel", om.Channel, "project_id", om.ProjectID)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.lease()/2)
+	defer cancel()
+
+	var derr error
+	msg, err := Open(s.Ring, om)
+	switch {
+	case err != nil:
+		// Another node with the right master key may still send it, and a
+		// fixed key here will: retry rather than give up.
+		derr = err
+	case s.transport(om.Channel) == nil:
+		derr = &PermanentError{Err: fmt.Errorf("unknown channel %q", om.Channel)}
+	default:
+		derr = s.transport(om.Channel).Deliver(dctx, msg)
+	}
+	if s.OnResult != nil {
+		s.OnResult(om.Channel, derr)
+	}
+
+	mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+	defer mcancel()
+	now := s.now()
+	switch {
+	case derr == nil:
+		if err := s.Store.MarkMessageSent(mctx, om.ID, now); err != nil {
+			lg.ErrorContext(ctx, "message delivered but not marked sent; it will be sent again", "err", err)
+			return fmt.Errorf("deliver: mark message %d sent: %w", om.ID, err)
+		}
+		lg.DebugContext(ctx, "message delivered")
+	case IsPermanent(derr):
+		if err := s.Store.MarkMessageDead(mctx, om.ID, derr.Error(), now); err != nil {
+			return fmt.Errorf("deliver: mark message %d dead: %w", om.ID, err)
+		}
+		lg.WarnContext(ctx, "message refused, giving up", "err", derr)
+	default:
+		// ClaimMessages counted this attempt: Attempts is 1 on the first.
+		attempt := om.Attempts
+		next := now.Add(backoff(attempt))
+		if err := s.Store.MarkMessageFailed(mctx, om.ID, derr.Error(), next); err != nil {
+			return fmt.Errorf("deliver: mark message %d failed: %w", om.ID, err)
+		}
+		lg.WarnContext(ctx, "message delivery failed, will retry",
+			"err", derr, "attempt", attempt, "next_attempt_at", next)
+	}
+	return nil
+}
+
+// backoff is the wait after the attempt-th failed delivery of a message:
+// 1 s, 2 s, 4 s, … capped at 5 min, each within ±10 % jitter so that messages
+// that failed together do not all come due at the same instant.
+func backoff(attempt int) time.Duration {
+	d := backoffMax
+	if attempt < 1 {
+		attempt = 1
+	}
+	if attempt <= 20 { // 2^19 s is far beyond the cap
+		d = min(backoffBase<<(attempt-1), backoffMax)
+	}
+	jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(d))
+	return d + jitter
+}
+
+// Run delivers messages until ctx ends: it runs RunOnce again at once when
+// a batch was full, and otherwise waits for Notify or the next poll (about
+// every 200 ms). It returns after the deliveries in flight have finished.
+func (s *Sender) Run(ctx context.Context) {
+	wake := s.wakeChan()
+	timer := time.NewTimer(pollInterval)
+	defer timer.Stop()
+	wait := pollInterval
+	for {
+		n, err := s.RunOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err != nil:
+			// Most likely the database is unreachable: log, and back off
+			// to at most errorWait between tries.
+			s.logger().ErrorContext(ctx, "outbox delivery round failed", "err", err)
+			wait = min(wait*2, errorWait)
+		case n >= s.batch():
+			wait = pollInterval
+			continue
+		default:
+			wait = pollInterval
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-timer.C:
+		}
+	}
+}
