@@ -160,6 +160,14 @@ func parseSearchQuery(sq *SearchQuery) (store.UserQuery, error) {
 					f.Strings[i] = strings.ToLower(strings.TrimSpace(f.Strings[i]))
 				}
 			}
+			if op.FilterName == "phone_number" {
+				// Numbers are stored in E.164; find them as they were written.
+				for i := range f.Strings {
+					if n, err := NormalizePhone(f.Strings[i]); err == nil {
+						f.Strings[i] = n
+					}
+				}
+			}
 		case "bool":
 			if err := json.Unmarshal(v, &f.Bool); err != nil {
 				return q, ErrSearchExpectedBool.With("filter_value of %s must be a boolean.", op.FilterName)
