@@ -18,6 +18,7 @@ type magicLinkWords struct {
 	subject string // %s = project name
 	intro   string // %s = project name
 	button  string
+	ignore  string
 }
 
 var magicLinkKinds = map[string]magicLinkWords{
@@ -25,16 +26,19 @@ var magicLinkKinds = map[string]magicLinkWords{
 		subject: "Your login link for %s",
 		intro:   "Click the link below to log in to %s.",
 		button:  "Log in",
+		ignore:  ignoreNote,
 	},
 	store.MagicLinkSignup: {
 		subject: "Your sign-up link for %s",
 		intro:   "Click the link below to finish signing up for %s.",
 		button:  "Sign up",
+		ignore:  ignoreNote,
 	},
 	store.MagicLinkInvite: {
 		subject: "You have been invited to %s",
 		intro:   "You have been invited to join %s. Click the link below to accept.",
 		button:  "Accept invitation",
+		ignore:  "If you were not expecting this invitation, you can ignore this email.",
 	},
 }
 
@@ -104,7 +108,7 @@ func MagicLinkEmail(projectName, to, link, kind string) Message {
 	name := oneLine(projectName)
 	subject := fmt.Sprintf(w.subject, name)
 	intro := fmt.Sprintf(w.intro, name)
-	text := intro + "\n\n" + link + "\n\n" + ignoreNote + "\n"
+	text := intro + "\n\n" + link + "\n\n" + w.ignore + "\n"
 	return Message{
 		Channel: store.ChannelEmail,
 		To:      to,
@@ -112,7 +116,7 @@ func MagicLinkEmail(projectName, to, link, kind string) Message {
 		Text:    text,
 		HTML: renderHTML(emailData{
 			Subject: subject, Intro: intro, Button: w.button,
-			Link: hrefValue(link), LinkText: link, Ignore: ignoreNote,
+			Link: hrefValue(link), LinkText: link, Ignore: w.ignore,
 		}),
 	}
 }
