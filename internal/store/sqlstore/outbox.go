@@ -11,10 +11,9 @@ import (
 
 // AddSigningKey stores a project's signing key.
 func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey) error {
-	_, err := db.exec(ctx, `INSERT INTO signing_keys (kid, project_id, private_key_enc, cert_der, created_at, retired_at, expires_at)
+	return db.insert(ctx, `INSERT INTO signing_keys (kid, project_id, private_key_enc, cert_der, created_at, retired_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		k.KID, k.ProjectID, k.PrivateKeyEnc, k.CertDER, ms(k.CreatedAt), msPtr(k.RetiredAt), msPtr(k.ExpiresAt))
-	return err
 }
 
 // ListSigningKeys returns the project's keys newest first, without those
@@ -81,12 +80,14 @@ func (db *DB) EnqueueMessage(ctx context.Context, m store.OutboxMessage) (int64,
 		payload = []byte{}
 	}
 	var id int64
-	err := db.writeRow(ctx, `INSERT INTO outbox (project_id, channel, recipient, payload, created_at, attempts,
-		next_attempt_at, sent_at, dead_at, last_error)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		m.ProjectID, m.Channel, m.Recipient, payload, ms(m.CreatedAt), m.Attempts, ms(next),
-		msPtr(m.SentAt), msPtr(m.DeadAt), m.LastError).Scan(&id)
-	return id, db.wrap(err)
+	err := db.guard(ctx, func() error {
+		return db.wrap(db.writeRow(ctx, `INSERT INTO outbox (project_id, channel, recipient, payload, created_at, attempts,
+			next_attempt_at, sent_at, dead_at, last_error)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			m.ProjectID, m.Channel, m.Recipient, payload, ms(m.CreatedAt), m.Attempts, ms(next),
+			msPtr(m.SentAt), msPtr(m.DeadAt), m.LastError).Scan(&id))
+	})
+	return id, err
 }
 
 // ClaimMessages leases up to limit due messages until leaseUntil, adding one

@@ -22,9 +22,8 @@ func scanProject(s rowScanner) (store.Project, error) {
 
 // CreateProject inserts p; ErrAlreadyExists if the id is taken.
 func (db *DB) CreateProject(ctx context.Context, p store.Project) error {
-	_, err := db.exec(ctx, `INSERT INTO projects (`+projectColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+	return db.insert(ctx, `INSERT INTO projects (`+projectColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
 		p.ID, p.Name, p.Live, ms(p.CreatedAt), p.LockThreshold, p.LockTTL.Milliseconds())
-	return err
 }
 
 // GetProject returns the project with id.
@@ -53,7 +52,7 @@ func (db *DB) ListProjects(ctx context.Context) ([]store.Project, error) {
 
 // DeleteProject deletes the project and, by cascade, everything it owns.
 func (db *DB) DeleteProject(ctx context.Context, id string) error {
-	return db.inTx(ctx, func(tx *DB) error {
+	return db.atomically(ctx, func(tx *DB) error {
 		if _, err := tx.exec(ctx, `DELETE FROM rate_limits WHERE project_id = ?`, id); err != nil {
 			return err
 		}
@@ -63,9 +62,8 @@ func (db *DB) DeleteProject(ctx context.Context, id string) error {
 
 // AddProjectSecret stores a secret's hash.
 func (db *DB) AddProjectSecret(ctx context.Context, s store.ProjectSecret) error {
-	_, err := db.exec(ctx, `INSERT INTO project_secrets (id, project_id, hash, created_at) VALUES (?, ?, ?, ?)`,
+	return db.insert(ctx, `INSERT INTO project_secrets (id, project_id, hash, created_at) VALUES (?, ?, ?, ?)`,
 		s.ID, s.ProjectID, s.Hash, ms(s.CreatedAt))
-	return err
 }
 
 // ListProjectSecrets returns the project's secrets, oldest first.
@@ -96,9 +94,8 @@ func (db *DB) DeleteProjectSecret(ctx context.Context, projectID, secretID strin
 
 // AddRedirectURL adds a URL to the allow-list; ErrAlreadyExists on repeat.
 func (db *DB) AddRedirectURL(ctx context.Context, r store.RedirectURL) error {
-	_, err := db.exec(ctx, `INSERT INTO redirect_urls (project_id, url, created_at) VALUES (?, ?, ?)`,
+	return db.insert(ctx, `INSERT INTO redirect_urls (project_id, url, created_at) VALUES (?, ?, ?)`,
 		r.ProjectID, r.URL, ms(r.CreatedAt))
-	return err
 }
 
 // ListRedirectURLs returns the allow-list, oldest first.

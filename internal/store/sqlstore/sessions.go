@@ -42,10 +42,9 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session) error {
 	if err != nil {
 		return err
 	}
-	_, err = db.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	return db.insert(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.ProjectID, s.UserID, s.TokenHash, s.TokenSealed, ms(s.StartedAt), ms(s.LastAccessedAt), ms(s.ExpiresAt),
 		s.IPAddress, s.UserAgent, jsonObject(s.CustomClaims), factors, roles)
-	return err
 }
 
 // GetSession returns a session by id, expired or not.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
@@ -66,6 +67,10 @@ var _ store.Store = (*DB)(nil)
 //
 //	sqlite:path/to/file.db, sqlite://path/to/file.db, file:path/to/file.db
 //	postgres://user@host:5432/db?sslmode=disable[&search_path=s][&pool_max_conns=20]
+//
+// PostgreSQL URLs may also set pool_max_conn_lifetime and
+// pool_max_conn_idle_time (Go durations); other parameters go to pgx, which
+// sends the ones it does not know (search_path, …) to the server.
 //
 // For SQLite the parent folder is created when missing. Open does not
 // migrate; call Migrate.
@@ -155,6 +160,7 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 		return nil, fmt.Errorf("sqlstore: parse postgres url: %w", err)
 	}
 	maxConns := 20
+	var lifetime, idleTime time.Duration
 	q := u.Query()
 	if v := q.Get("pool_max_conns"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -163,9 +169,21 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 		}
 		maxConns = n
 	}
-	// pgx would send unknown parameters to the server as settings;
-	// pool_max_conns is ours. search_path and the like go through.
-	q.Del("pool_max_conns")
+	for key, d := range map[string]*time.Duration{"pool_max_conn_lifetime": &lifetime, "pool_max_conn_idle_time": &idleTime} {
+		if v := q.Get(key); v != "" {
+			if *d, err = time.ParseDuration(v); err != nil {
+				return nil, fmt.Errorf("sqlstore: invalid %s %q", key, v)
+			}
+		}
+	}
+	// pgx would send unknown parameters to the server as settings; the
+	// pool_* ones (pgxpool's names) are ours. search_path and the like go
+	// through to the server.
+	for key := range q {
+		if strings.HasPrefix(key, "pool_") {
+			q.Del(key)
+		}
+	}
 	u.RawQuery = q.Encode()
 
 	w, err := sql.Open("pgx", u.String())
@@ -174,6 +192,8 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	}
 	w.SetMaxOpenConns(maxConns)
 	w.SetMaxIdleConns(maxConns)
+	w.SetConnMaxLifetime(lifetime)
+	w.SetConnMaxIdleTime(idleTime)
 	db := &DB{d: postgresDialect, w: w, r: w, rebound: new(sync.Map)}
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
@@ -248,6 +268,51 @@ func (db *DB) inTx(ctx context.Context, fn func(*DB) error) (err error) {
 		return db.wrap(err)
 	}
 	return nil
+}
+
+// atomically runs fn as one unit: in a transaction of its own, or, inside
+// the caller's transaction, under a savepoint so that a failure undoes only
+// fn's writes and leaves the caller's transaction usable.
+func (db *DB) atomically(ctx context.Context, fn func(*DB) error) error {
+	if db.tx == nil {
+		return db.inTx(ctx, fn)
+	}
+	return db.withSavepoint(ctx, func() error { return fn(db) })
+}
+
+// guard runs fn, one write that may fail on a constraint. A failed
+// statement aborts a whole PostgreSQL transaction, so inside one fn runs
+// under a savepoint: the caller may handle ErrDuplicateEmail and carry on,
+// as on SQLite, where only the failed statement is undone.
+func (db *DB) guard(ctx context.Context, fn func() error) error {
+	if db.tx == nil || db.d.name != BackendPostgres {
+		return fn()
+	}
+	return db.withSavepoint(ctx, fn)
+}
+
+func (db *DB) withSavepoint(ctx context.Context, fn func() error) error {
+	if _, err := db.tx.ExecContext(ctx, `SAVEPOINT latch_write`); err != nil {
+		return db.wrap(err)
+	}
+	if err := fn(); err != nil {
+		if _, rerr := db.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT latch_write`); rerr != nil {
+			return fmt.Errorf("%w (and rolling back to the savepoint: %v)", err, db.wrap(rerr))
+		}
+		// ROLLBACK TO keeps the savepoint; let it go.
+		db.tx.ExecContext(ctx, `RELEASE SAVEPOINT latch_write`)
+		return err
+	}
+	_, err := db.tx.ExecContext(ctx, `RELEASE SAVEPOINT latch_write`)
+	return db.wrap(err)
+}
+
+// insert runs one write through guard.
+func (db *DB) insert(ctx context.Context, query string, args ...any) error {
+	return db.guard(ctx, func() error {
+		_, err := db.exec(ctx, query, args...)
+		return err
+	})
 }
 
 // reader is where plain reads go: the transaction if any, else the read pool.

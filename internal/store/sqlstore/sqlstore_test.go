@@ -2,8 +2,12 @@ package sqlstore_test
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/store/sqlstore"
@@ -87,5 +91,85 @@ func TestConcurrentMigrationsOnOneDatabaseSucceed(t *testing.T) {
 			}
 			wg.Wait()
 		})
+	}
+}
+
+func TestTwoHandlesOnOneSQLiteFileBothWrite(t *testing.T) {
+	// Two handles stand for two processes (a server and a CLI command) on
+	// one file: their writes wait for each other instead of failing.
+	url := storetest.SQLiteURL(t)
+	a, b := open(t, url), open(t, url)
+	ctx := context.Background()
+	p := store.Project{ID: "project-test-shared", Name: "shared", LockThreshold: 10}
+	if err := a.CreateProject(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, db := range []*sqlstore.DB{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				if _, err := db.CountHit(ctx, p.ID, "k", time.Unix(0, 0)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	n, err := b.CountHit(ctx, p.ID, "k", time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 101 {
+		t.Fatalf("count = %d, want 101", n)
+	}
+	if _, err := b.GetProject(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenAcceptsTheSQLiteURLForms(t *testing.T) {
+	dir := t.TempDir()
+	for _, url := range []string{
+		"sqlite:" + filepath.Join(dir, "a", "b", "one.db"),
+		"sqlite://" + filepath.Join(dir, "two.db"),
+		"file:" + filepath.Join(dir, "three.db"),
+	} {
+		db, err := sqlstore.Open(context.Background(), url)
+		if err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		if err := db.Migrate(context.Background()); err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		db.Close()
+	}
+	for _, name := range []string{filepath.Join("a", "b", "one.db"), "two.db", "three.db"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := sqlstore.Open(context.Background(), "mysql://localhost/x"); err == nil {
+		t.Fatal("Open accepted a mysql URL")
+	}
+}
+
+func TestAnUnreachableDatabaseIsUnavailable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Nothing listens on port 1.
+	_, err := sqlstore.Open(ctx, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=2")
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Open = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestPostgresPoolParametersAreNotSentToTheServer(t *testing.T) {
+	url := storetest.PostgresURL(t) + "&pool_max_conn_lifetime=1h&pool_max_conn_idle_time=5m"
+	db := open(t, url)
+	if err := db.Ping(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -28,10 +28,9 @@ func scanMagicLink(s rowScanner) (store.MagicLink, error) {
 
 // CreateMagicLink stores a link; ErrNotFound if its user does not exist.
 func (db *DB) CreateMagicLink(ctx context.Context, m store.MagicLink) error {
-	_, err := db.exec(ctx, `INSERT INTO magic_links (`+magicLinkColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	return db.insert(ctx, `INSERT INTO magic_links (`+magicLinkColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.TokenHash, m.ProjectID, m.UserID, m.EmailID, m.Kind, m.CodeChallenge, m.IPAddress, m.UserAgent,
 		ms(m.CreatedAt), ms(m.ExpiresAt), msPtr(m.UsedAt))
-	return err
 }
 
 // RedeemMagicLink marks the link used in one conditional write.
@@ -89,17 +88,19 @@ func scanOTP(s rowScanner) (store.OTP, error) {
 // CreateOTP stores o and, in the same transaction, expires every earlier
 // live code of the same method.
 func (db *DB) CreateOTP(ctx context.Context, o store.OTP, now time.Time) error {
-	return db.inTx(ctx, func(tx *DB) error {
-		if _, err := tx.exec(ctx, `UPDATE otps SET expires_at = ?
-			WHERE project_id = ? AND method_id = ? AND used_at IS NULL AND expires_at > ?`,
-			ms(now), o.ProjectID, o.MethodID, ms(now)); err != nil {
-			return err
-		}
-		_, err := tx.exec(ctx, `INSERT INTO otps (`+otpColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			o.ID, o.ProjectID, o.UserID, o.MethodID, o.Channel, o.CodeHash, o.Attempts, o.IPAddress, o.UserAgent,
-			ms(o.CreatedAt), ms(o.ExpiresAt), msPtr(o.UsedAt))
+	return db.atomically(ctx, func(tx *DB) error { return tx.createOTP(ctx, o, now) })
+}
+
+func (db *DB) createOTP(ctx context.Context, o store.OTP, now time.Time) error {
+	if _, err := db.exec(ctx, `UPDATE otps SET expires_at = ?
+		WHERE project_id = ? AND method_id = ? AND used_at IS NULL AND expires_at > ?`,
+		ms(now), o.ProjectID, o.MethodID, ms(now)); err != nil {
 		return err
-	})
+	}
+	_, err := db.exec(ctx, `INSERT INTO otps (`+otpColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		o.ID, o.ProjectID, o.UserID, o.MethodID, o.Channel, o.CodeHash, o.Attempts, o.IPAddress, o.UserAgent,
+		ms(o.CreatedAt), ms(o.ExpiresAt), msPtr(o.UsedAt))
+	return err
 }
 
 // GetLatestOTP returns the newest code of the method, used or not.

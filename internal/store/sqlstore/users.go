@@ -47,29 +47,31 @@ func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 	if err != nil {
 		return err
 	}
-	return db.inTx(ctx, func(tx *DB) error {
-		if _, err := tx.exec(ctx, `INSERT INTO users (id, project_id, external_id, status, first_name, middle_name, last_name,
-			trusted_metadata, untrusted_metadata, roles, created_at, failed_auths, lock_created_at, lock_expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			u.ID, u.ProjectID, nullString(u.ExternalID), u.Status, u.FirstName, u.MiddleName, u.LastName,
-			jsonObject(u.TrustedMetadata), jsonObject(u.UntrustedMetadata), roles, ms(u.CreatedAt),
-			u.FailedAuths, msPtr(u.LockCreatedAt), msPtr(u.LockExpiresAt)); err != nil {
+	return db.atomically(ctx, func(tx *DB) error { return tx.createUser(ctx, u, roles) })
+}
+
+func (db *DB) createUser(ctx context.Context, u store.User, roles string) error {
+	if _, err := db.exec(ctx, `INSERT INTO users (id, project_id, external_id, status, first_name, middle_name, last_name,
+		trusted_metadata, untrusted_metadata, roles, created_at, failed_auths, lock_created_at, lock_expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.ProjectID, nullString(u.ExternalID), u.Status, u.FirstName, u.MiddleName, u.LastName,
+		jsonObject(u.TrustedMetadata), jsonObject(u.UntrustedMetadata), roles, ms(u.CreatedAt),
+		u.FailedAuths, msPtr(u.LockCreatedAt), msPtr(u.LockExpiresAt)); err != nil {
+		return err
+	}
+	for _, e := range u.Emails {
+		e.ProjectID, e.UserID = u.ProjectID, u.ID
+		if err := db.addEmail(ctx, e); err != nil {
 			return err
 		}
-		for _, e := range u.Emails {
-			e.ProjectID, e.UserID = u.ProjectID, u.ID
-			if err := tx.AddEmail(ctx, e); err != nil {
-				return err
-			}
+	}
+	for _, p := range u.Phones {
+		p.ProjectID, p.UserID = u.ProjectID, u.ID
+		if err := db.addPhone(ctx, p); err != nil {
+			return err
 		}
-		for _, p := range u.Phones {
-			p.ProjectID, p.UserID = u.ProjectID, u.ID
-			if err := tx.AddPhone(ctx, p); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // GetUser returns the user by id or, failing that, by external id.
@@ -171,6 +173,12 @@ func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
 	if err != nil {
 		return err
 	}
+	return db.guard(ctx, func() error {
+		return db.updateUser(ctx, u, roles)
+	})
+}
+
+func (db *DB) updateUser(ctx context.Context, u store.User, roles string) error {
 	return db.execOne(ctx, `UPDATE users SET external_id = ?, status = ?, first_name = ?, middle_name = ?, last_name = ?,
 		trusted_metadata = ?, untrusted_metadata = ?, roles = ?
 		WHERE project_id = ? AND id = ?`,
@@ -202,6 +210,10 @@ func scanEmail(s rowScanner) (store.Email, error) {
 // AddEmail attaches an address to a user; ErrDuplicateEmail if any user of
 // the project has it, ErrNotFound if the user does not exist.
 func (db *DB) AddEmail(ctx context.Context, e store.Email) error {
+	return db.guard(ctx, func() error { return db.addEmail(ctx, e) })
+}
+
+func (db *DB) addEmail(ctx context.Context, e store.Email) error {
 	_, err := db.exec(ctx, `INSERT INTO emails (id, project_id, user_id, address, address_norm, verified, created_at, pending_until)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.ProjectID, e.UserID, e.Address, normEmail(e.Address), e.Verified, ms(e.CreatedAt), msPtr(e.PendingUntil))
@@ -242,6 +254,10 @@ func scanPhone(s rowScanner) (store.Phone, error) {
 // AddPhone attaches a number to a user; ErrDuplicatePhone if any user of
 // the project has it, ErrNotFound if the user does not exist.
 func (db *DB) AddPhone(ctx context.Context, p store.Phone) error {
+	return db.guard(ctx, func() error { return db.addPhone(ctx, p) })
+}
+
+func (db *DB) addPhone(ctx context.Context, p store.Phone) error {
 	_, err := db.exec(ctx, `INSERT INTO phones (id, project_id, user_id, number, verified, created_at, pending_until)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.ProjectID, p.UserID, p.Number, p.Verified, ms(p.CreatedAt), msPtr(p.PendingUntil))

@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -207,6 +208,47 @@ var txBehaviours = []behaviour{
 		mustBe(t, err, boom)
 		_, err = s.GetUser(ctx(), p.ID, userID)
 		mustBe(t, err, store.ErrNotFound)
+	}},
+	{"AFailedWriteInsideATransactionUndoesOnlyItselfAndTheTransactionGoesOn", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		taken := newUser(t, s, p.ID)
+		var a, b store.User
+		err := s.InTx(ctx(), func(tx store.Store) error {
+			a = newUser(t, tx, p.ID)
+			// A user whose second email is taken: nothing of it may stay.
+			b = store.User{ID: id("user"), ProjectID: p.ID, Status: "active", CreatedAt: t0}
+			e := newEmail(p.ID, b.ID)
+			dup := newEmail(p.ID, b.ID)
+			dup.Address = strings.ToUpper(taken.Emails[0].Address)
+			b.Emails = []store.Email{e, dup}
+			if err := tx.CreateUser(ctx(), b); !errors.Is(err, store.ErrDuplicateEmail) {
+				t.Errorf("CreateUser = %v, want ErrDuplicateEmail", err)
+			}
+			if _, err := tx.GetUser(ctx(), p.ID, b.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("half-created user inside the transaction: %v", err)
+			}
+			dupPhone := newPhone(p.ID, a.ID)
+			dupPhone.Number = taken.Phones[0].Number
+			if err := tx.AddPhone(ctx(), dupPhone); !errors.Is(err, store.ErrDuplicatePhone) {
+				t.Errorf("AddPhone = %v, want ErrDuplicatePhone", err)
+			}
+			if _, err := tx.EnqueueMessage(ctx(), store.OutboxMessage{ProjectID: id("project"), Channel: store.ChannelEmail,
+				Recipient: "x@example.com", Payload: []byte("x"), CreatedAt: t0}); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("EnqueueMessage for a missing project = %v, want ErrNotFound", err)
+			}
+			// The transaction is still usable.
+			return tx.CreateMagicLink(ctx(), store.MagicLink{TokenHash: []byte("after"), ProjectID: p.ID, UserID: a.ID,
+				EmailID: a.Emails[0].ID, Kind: store.MagicLinkLogin, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
+		})
+		must(t, err)
+		_, err = s.GetUser(ctx(), p.ID, a.ID)
+		must(t, err)
+		_, err = s.GetUser(ctx(), p.ID, b.ID)
+		mustBe(t, err, store.ErrNotFound)
+		_, err = s.GetEmail(ctx(), p.ID, b.Emails[0].ID)
+		mustBe(t, err, store.ErrNotFound)
+		_, err = s.RedeemMagicLink(ctx(), p.ID, []byte("after"), t0)
+		must(t, err)
 	}},
 	{"ConcurrentTransactionsDoNotLoseWrites", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)

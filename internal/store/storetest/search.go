@@ -12,7 +12,7 @@ import (
 
 // searchPeople is the population the search behaviours query.
 type searchPeople struct {
-	project                string
+	project                 string
 	ada, grace, alan, byron store.User
 }
 
