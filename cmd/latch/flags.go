@@ -10,14 +10,15 @@ import (
 // command is one subcommand: its flags, each also read from an
 // environment variable LATCH_<FLAG> (dashes become underscores).
 type command struct {
-	fs   *flag.FlagSet
-	name string
-	args string
-	doc  string
+	fs         *flag.FlagSet
+	name       string
+	argsUsage  string
+	doc        string
+	positional []string
 }
 
 func newCommand(name, args, doc string) *command {
-	c := &command{fs: flag.NewFlagSet(name, flag.ContinueOnError), name: name, args: args, doc: doc}
+	c := &command{fs: flag.NewFlagSet(name, flag.ContinueOnError), name: name, argsUsage: args, doc: doc}
 	c.fs.Usage = c.usage
 	return c
 }
@@ -28,7 +29,7 @@ func envName(flagName string) string {
 
 func (c *command) usage() {
 	out := c.fs.Output()
-	fmt.Fprintf(out, "Usage: latch %s [flags] %s\n\n%s\n\nFlags (each also read from the environment variable shown):\n", c.name, c.args, c.doc)
+	fmt.Fprintf(out, "Usage: latch %s [flags] %s\n\n%s\n\nFlags (each also read from the environment variable shown):\n", c.name, c.argsUsage, c.doc)
 	c.fs.VisitAll(func(f *flag.Flag) {
 		def := ""
 		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "[]" {
@@ -61,8 +62,29 @@ func (c *command) parse(args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.fs.Parse(args)
+	// Go's flag package stops at the first positional argument; keep
+	// parsing after it so `add URL --project ID` works as well as
+	// `add --project ID URL`.
+	rest := args
+	for {
+		if err := c.fs.Parse(rest); err != nil {
+			return err
+		}
+		rest = c.fs.Args()
+		if len(rest) == 0 {
+			return nil
+		}
+		if rest[0] == "--" {
+			c.positional = append(c.positional, rest[1:]...)
+			return nil
+		}
+		c.positional = append(c.positional, rest[0])
+		rest = rest[1:]
+	}
 }
+
+// args are the positional arguments, wherever they stood among the flags.
+func (c *command) args() []string { return c.positional }
 
 // listFlag is a repeatable string flag.
 type listFlag []string

@@ -387,7 +387,7 @@ func redirectURLs(args []string, stdout, stderr io.Writer) error {
 	}
 	switch verb {
 	case "add":
-		for _, u := range c.fs.Args() {
+		for _, u := range c.args() {
 			if err := auth.ValidateRedirectURL(u); err != nil {
 				return err
 			}
@@ -397,7 +397,7 @@ func redirectURLs(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stdout, "added", u)
 		}
 	case "remove":
-		for _, u := range c.fs.Args() {
+		for _, u := range c.args() {
 			if err := st.DeleteRedirectURL(ctx, *id, u); err != nil {
 				return fmt.Errorf("remove %s: %w", u, err)
 			}
