@@ -94,6 +94,21 @@ func jwtMustVerify(t *testing.T, token string, set jose.JSONWebKeySet, projectID
 	return v
 }
 
+// jwtHeader decodes a JWT's header without verifying it.
+func jwtHeader(t *testing.T, token string) map[string]any {
+	t.Helper()
+	head, _, _ := strings.Cut(token, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		t.Fatalf("header: %v", err)
+	}
+	var h map[string]any
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatalf("header: %v", err)
+	}
+	return h
+}
+
 func jwtSegment(v any) string {
 	b, _ := json.Marshal(v)
 	return base64.RawURLEncoding.EncodeToString(b)
@@ -258,10 +273,7 @@ func TestSessionJWTForgeriesRefused(t *testing.T) {
 		lb := sessLogin(t, l, b, "ivy@example.com", 60)
 		good := la.Str("session_jwt")
 		parts := strings.Split(good, ".")
-		var header map[string]any
-		hb, _ := base64.RawURLEncoding.DecodeString(parts[0])
-		_ = json.Unmarshal(hb, &header)
-		kid := header["kid"].(string)
+		kid := jwtHeader(t, good)["kid"].(string)
 		claims := jwtPayload(t, good)
 
 		refused := func(name, token string) {
@@ -346,7 +358,13 @@ func TestSigningKeyRotation(t *testing.T) {
 			t.Fatal("rotation kept the kid")
 		}
 
-		// At once: a new login is signed with the new key.
+		// At once, even for the unchanged session whose JWT was minted
+		// moments ago (and could otherwise be served again for 30 s).
+		r := p.OK(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": before.Str("session_token")})
+		if h := jwtHeader(t, r.Str("session_jwt")); h["kid"] != nk.KID {
+			t.Fatalf("JWT right after rotation signed with %v, want the new key %s", h["kid"], nk.KID)
+		}
+		// And a new login.
 		after := sessLogin(t, l, p, "jo@example.com", 24*60)
 		set2, raw2 := jwtFetchJWKS(t, l, p.ID)
 		if len(raw2) != 2 || raw2[0]["kid"] != nk.KID || raw2[1]["kid"] != old.KID {
@@ -356,7 +374,7 @@ func TestSigningKeyRotation(t *testing.T) {
 			t.Fatalf("new JWT signed with %s, want the new key %s", v.KID, nk.KID)
 		}
 		// So is a refreshed JWT of a session that started before.
-		r := p.OK(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": before.Str("session_token"), "session_duration_minutes": 24 * 60})
+		r = p.OK(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": before.Str("session_token"), "session_duration_minutes": 24 * 60})
 		if v := jwtMustVerify(t, r.Str("session_jwt"), set2, p.ID, l.Clock.Now()); v.KID != nk.KID {
 			t.Fatalf("refreshed JWT signed with %s, want %s", v.KID, nk.KID)
 		}

@@ -254,6 +254,25 @@ func TestEmailPasscode(t *testing.T) {
 			t.Errorf("method_id %q", a.Str("method_id"))
 		}
 		p.Fail(t, http.MethodPost, "/v1/otps/email/send", map[string]any{"email": "nobody@example.com"}, http.StatusNotFound, "email_not_found")
+
+		// send with user_id attaches a new address, unverified until its code is used.
+		user := r.Str("user_id")
+		att, codeA := otpSend(t, l, p, "email", "send", map[string]any{"email": "ned.work@example.com", "user_id": user})
+		if att.Str("user_id") != user || mlEmailVerified(t, mlUser(t, p, user), "emails", "ned.work@example.com") {
+			t.Fatalf("attach: %s", att.Raw)
+		}
+		p.OK(t, http.MethodPost, "/v1/otps/authenticate", map[string]any{"method_id": att.Str("email_id"), "code": codeA})
+		if !mlEmailVerified(t, mlUser(t, p, user), "emails", "ned.work@example.com") {
+			t.Fatal("the attached address was not verified by its code")
+		}
+
+		// options.ip_match_required compares with the send's attributes; a
+		// mismatch leaves the code usable.
+		sent, code := otpSend(t, l, p, "email", "send", map[string]any{"email": "ned@example.com", "attributes": map[string]any{"ip_address": "203.0.113.5"}})
+		p.Fail(t, http.MethodPost, "/v1/otps/authenticate", map[string]any{"method_id": sent.Str("email_id"), "code": code,
+			"options": map[string]any{"ip_match_required": true}, "attributes": map[string]any{"ip_address": "198.51.100.5"}}, http.StatusUnauthorized, "attribute_mismatch")
+		p.OK(t, http.MethodPost, "/v1/otps/authenticate", map[string]any{"method_id": sent.Str("email_id"), "code": code,
+			"options": map[string]any{"ip_match_required": true}, "attributes": map[string]any{"ip_address": "203.0.113.5"}})
 	})
 }
 
