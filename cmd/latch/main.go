@@ -34,9 +34,10 @@ var version = "dev"
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "latch:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return // --help asked for the usage, which is printed: success
 		}
+		fmt.Fprintln(os.Stderr, "latch:", err)
 		os.Exit(2)
 	}
 }
