@@ -468,14 +468,6 @@ func outbox(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	master, err := app.LoadMasterKey(*mk, *mkFile, *db, false)
-	if err != nil {
-		return err
-	}
-	ring, err := secret.NewKeyring(master)
-	if err != nil {
-		return err
-	}
 	recipient := *to
 	if recipient != "" {
 		if e, err := auth.NormalizeEmail(recipient); err == nil {
@@ -487,6 +479,16 @@ func outbox(args []string, stdout io.Writer) error {
 	msgs, err := st.ListMessages(context.Background(), recipient, *limit)
 	if err != nil {
 		return err
+	}
+	var ring *secret.Keyring
+	if len(msgs) > 0 { // no messages, no key needed (it may not exist yet)
+		master, err := app.LoadMasterKey(*mk, *mkFile, *db, false)
+		if err != nil {
+			return err
+		}
+		if ring, err = secret.NewKeyring(master); err != nil {
+			return err
+		}
 	}
 	type row struct {
 		ID        int64      `json:"id"`
