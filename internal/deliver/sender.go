@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -168,36 +169,65 @@ func (s *Sender) deliver(ctx context.Context, om store.OutboxMessage) error {
 	default:
 		derr = s.transport(om.Channel).Deliver(dctx, msg)
 	}
-	if s.OnResult != nil {
-		s.OnResult(om.Channel, derr)
-	}
 
 	mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
 	defer mcancel()
-	now := s.now()
+	var merr error
 	switch {
 	case derr == nil:
-		if err := s.Store.MarkMessageSent(mctx, om.ID, now); err != nil {
-			lg.ErrorContext(ctx, "message delivered but not marked sent; it will be sent again", "err", err)
-			return fmt.Errorf("deliver: mark message %d sent: %w", om.ID, err)
+		if merr = s.markSent(mctx, om.ID); merr != nil {
+			lg.ErrorContext(ctx, "message delivered but not marked sent; it will be sent again", "err", merr)
+			merr = fmt.Errorf("deliver: mark message %d sent: %w", om.ID, merr)
+		} else {
+			lg.DebugContext(ctx, "message delivered")
 		}
-		lg.DebugContext(ctx, "message delivered")
 	case IsPermanent(derr):
-		if err := s.Store.MarkMessageDead(mctx, om.ID, derr.Error(), now); err != nil {
-			return fmt.Errorf("deliver: mark message %d dead: %w", om.ID, err)
-		}
 		lg.WarnContext(ctx, "message refused, giving up", "err", derr)
+		if merr = s.Store.MarkMessageDead(mctx, om.ID, errText(derr), s.now()); merr != nil {
+			merr = fmt.Errorf("deliver: mark message %d dead: %w", om.ID, merr)
+		}
 	default:
 		// ClaimMessages counted this attempt: Attempts is 1 on the first.
 		attempt := om.Attempts
-		next := now.Add(backoff(attempt))
-		if err := s.Store.MarkMessageFailed(mctx, om.ID, derr.Error(), next); err != nil {
-			return fmt.Errorf("deliver: mark message %d failed: %w", om.ID, err)
-		}
+		next := s.now().Add(backoff(attempt))
 		lg.WarnContext(ctx, "message delivery failed, will retry",
 			"err", derr, "attempt", attempt, "next_attempt_at", next)
+		if merr = s.Store.MarkMessageFailed(mctx, om.ID, errText(derr), next); merr != nil {
+			merr = fmt.Errorf("deliver: mark message %d failed: %w", om.ID, merr)
+		}
 	}
-	return nil
+	if s.OnResult != nil {
+		s.OnResult(om.Channel, derr)
+	}
+	return merr
+}
+
+// markSent records a delivery, trying again briefly if the database blinks:
+// a delivered message left unmarked would be sent a second time once its
+// lease ends.
+func (s *Sender) markSent(ctx context.Context, id int64) error {
+	waits := []time.Duration{50 * time.Millisecond, 250 * time.Millisecond}
+	for i := 0; ; i++ {
+		err := s.Store.MarkMessageSent(ctx, id, s.now())
+		if err == nil || i == len(waits) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(waits[i]):
+		}
+	}
+}
+
+// errText is err as stored in the outbox's last_error, bounded.
+func errText(err error) string {
+	const limit = 1000
+	s := err.Error()
+	if len(s) > limit {
+		s = strings.ToValidUTF8(s[:limit], "") + "…"
+	}
+	return s
 }
 
 // backoff is the wait after the attempt-th failed delivery of a message:

@@ -666,3 +666,45 @@ func TestUnknownChannelIsDead(t *testing.T) {
 		t.Fatalf("row = %+v, want dead", row)
 	}
 }
+
+// blinkingStore fails the first MarkMessageSent calls, as a database that
+// blinks right after a delivery would.
+type blinkingStore struct {
+	store.Store
+	mu    sync.Mutex
+	fails int
+}
+
+func (b *blinkingStore) MarkMessageSent(ctx context.Context, id int64, now time.Time) error {
+	b.mu.Lock()
+	fail := b.fails > 0
+	b.fails--
+	b.mu.Unlock()
+	if fail {
+		return fmt.Errorf("%w: connection reset", store.ErrUnavailable)
+	}
+	return b.Store.MarkMessageSent(ctx, id, now)
+}
+
+func TestDeliveredMessageIsMarkedThroughADatabaseBlink(t *testing.T) {
+	db := openStore(t, storetest.SQLiteURL(t))
+	st := &blinkingStore{Store: db, fails: 2}
+	ring := newRing(t)
+	project := newProject(t, st)
+	srv := newSMTPServer(t, tlsNone, "", "")
+	clock := newClock()
+	s := &Sender{Store: st, Ring: ring, Email: srv.transport(t), Logger: newTestLogger(t), Now: clock.Now}
+	enqueue(t, st, ring, project, MagicLinkEmail("Acme", "ada@example.com", testLink, "login"), t0)
+
+	if n := runOnce(t, s); n != 1 {
+		t.Fatalf("RunOnce handled %d", n)
+	}
+	if row := onlyMessage(t, st); row.SentAt == nil {
+		t.Fatalf("row = %+v, want sent", row)
+	}
+	clock.Advance(time.Hour)
+	runOnce(t, s)
+	if n := len(srv.Messages()); n != 1 {
+		t.Fatalf("server received %d messages, want 1", n)
+	}
+}
