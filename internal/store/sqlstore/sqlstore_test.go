@@ -29,6 +29,7 @@ func open(t *testing.T, url string) *sqlstore.DB {
 }
 
 func TestSQLite(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store {
 		db := open(t, storetest.SQLiteURL(t))
 		if db.Backend() != sqlstore.BackendSQLite {
@@ -39,6 +40,7 @@ func TestSQLite(t *testing.T) {
 }
 
 func TestPostgres(t *testing.T) {
+	t.Parallel()
 	storetest.PostgresURL(t) // skips (or fails in CI) when PostgreSQL is away
 	storetest.Run(t, func(t *testing.T) store.Store {
 		db := open(t, storetest.PostgresURL(t))

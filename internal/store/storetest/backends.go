@@ -52,11 +52,17 @@ func PostgresURL(t testing.TB) string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	schema := "latch_test_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
-		admin.Close()
+	_, err = admin.ExecContext(ctx, `CREATE SCHEMA `+schema)
+	admin.Close() // hold no connection while the test runs
+	if err != nil {
 		t.Fatalf("storetest: create schema: %v", err)
 	}
 	t.Cleanup(func() {
+		admin, err := sql.Open("pgx", base)
+		if err != nil {
+			t.Errorf("storetest: drop schema %s: %v", schema, err)
+			return
+		}
 		defer admin.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

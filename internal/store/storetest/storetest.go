@@ -22,13 +22,18 @@ import (
 	"github.com/latch-auth/latch/internal/store"
 )
 
+// running bounds the behaviours that run at once, across every Run of the
+// test binary.
+var running = make(chan struct{}, 4)
+
 // behaviour is one conformance test, run against a fresh store.
 type behaviour struct {
 	name string
 	fn   func(t *testing.T, s store.Store)
 }
 
-// Run runs every conformance test, each against a fresh store from newStore.
+// Run runs every conformance test, each against a fresh store from newStore,
+// as parallel subtests.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	var all []behaviour
 	all = append(all, projectBehaviours...)
@@ -41,6 +46,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	all = append(all, txBehaviours...)
 	for _, b := range all {
 		t.Run(b.name, func(t *testing.T) {
+			// Each behaviour has a store of its own, so they may overlap, a
+			// few at a time so as not to exhaust the database's connections.
+			t.Parallel()
+			running <- struct{}{}
+			defer func() { <-running }()
 			b.fn(t, newStore(t))
 		})
 	}
