@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -57,8 +56,6 @@ type DB struct {
 	r *sql.DB // reads (SQLite: a pool of read-only connections; PostgreSQL: == w)
 	// tx is set on the copy passed to an InTx callback.
 	tx *sql.Tx
-
-	rebound *sync.Map // query text -> rebound query text (PostgreSQL)
 }
 
 var _ store.Store = (*DB)(nil)
@@ -72,8 +69,9 @@ var _ store.Store = (*DB)(nil)
 // pool_max_conn_idle_time (Go durations); other parameters go to pgx, which
 // sends the ones it does not know (search_path, …) to the server.
 //
-// For SQLite the parent folder is created when missing. Open does not
-// migrate; call Migrate.
+// For SQLite the parent folder is created when missing; "sqlite::memory:"
+// is a private in-memory database on one connection, for tests. Open does
+// not migrate; call Migrate.
 func Open(ctx context.Context, rawURL string) (*DB, error) {
 	switch {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
@@ -194,7 +192,7 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	w.SetMaxIdleConns(maxConns)
 	w.SetConnMaxLifetime(lifetime)
 	w.SetConnMaxIdleTime(idleTime)
-	db := &DB{d: postgresDialect, w: w, r: w, rebound: new(sync.Map)}
+	db := &DB{d: postgresDialect, w: w, r: w}
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, db.wrap(fmt.Errorf("sqlstore: connect to postgres %s: %w", u.Redacted(), err))
@@ -331,17 +329,13 @@ func (db *DB) writer() querier {
 	return db.w
 }
 
-// q rewrites a query written with "?" placeholders for the dialect.
+// q rewrites a query written with "?" placeholders for the dialect. (The
+// rewrite is a scan of a few hundred bytes; pgx caches the statements.)
 func (db *DB) q(query string) string {
 	if !db.d.dollar {
 		return query
 	}
-	if v, ok := db.rebound.Load(query); ok {
-		return v.(string)
-	}
-	out := rebind(query)
-	db.rebound.Store(query, out)
-	return out
+	return rebind(query)
 }
 
 // rebind turns each "?" outside string literals into $1, $2, ….

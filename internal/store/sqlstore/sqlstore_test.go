@@ -39,6 +39,11 @@ func TestSQLite(t *testing.T) {
 	})
 }
 
+func TestSQLiteInMemory(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, "sqlite::memory:") })
+}
+
 func TestPostgres(t *testing.T) {
 	t.Parallel()
 	storetest.PostgresURL(t) // skips (or fails in CI) when PostgreSQL is away
