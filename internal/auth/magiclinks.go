@@ -110,6 +110,9 @@ func (s *Service) LoginOrCreateMagicLink(ctx context.Context, p store.Project, r
 	if err != nil {
 		return LinkSent{}, err
 	}
+	if err := s.checkRedirects(ctx, p, r.LoginMagicLinkURL, r.SignupMagicLinkURL); err != nil {
+		return LinkSent{}, err
+	}
 	if !p.Live && addr == SandboxEmail {
 		return LinkSent{UserID: SandboxUserID, EmailID: sandboxEmailID}, nil
 	}
@@ -165,6 +168,9 @@ func (s *Service) SendMagicLink(ctx context.Context, p store.Project, r EmailLin
 	}
 	signupTTL, err := linkMinutes(r.SignupExpirationMinutes, defaultSignupLink)
 	if err != nil {
+		return LinkSent{}, err
+	}
+	if err := s.checkRedirects(ctx, p, r.LoginMagicLinkURL, r.SignupMagicLinkURL); err != nil {
 		return LinkSent{}, err
 	}
 	if !p.Live && addr == SandboxEmail {

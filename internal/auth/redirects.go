@@ -53,6 +53,22 @@ func (s *Service) resolveRedirect(ctx context.Context, p store.Project, given st
 	return "", ErrRedirectNotAllowed
 }
 
+// checkRedirects refuses a call that gives any URL outside the allow-list,
+// whether or not the call ends up using it: a login URL is ignored for a new
+// user and a signup URL for an active one, so checking only the URL used
+// would tell the caller whether the address has a user.
+func (s *Service) checkRedirects(ctx context.Context, p store.Project, given ...string) error {
+	for _, g := range given {
+		if g == "" {
+			continue
+		}
+		if _, err := s.resolveRedirect(ctx, p, g, ErrRedirectNotAllowed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // magicLinkURL appends stytch_token_type and token to the redirect URL.
 func magicLinkURL(redirect, token string) string {
 	u, err := url.Parse(redirect)
