@@ -80,6 +80,7 @@ var (
 	ErrReservedClaims          = newErr(http.StatusBadRequest, "reserved_claims_in_custom_claims", "Custom claims may not use the reserved names iss, sub, aud, exp, nbf, iat, jti.")
 	ErrStytchClaims            = newErr(http.StatusBadRequest, "stytch_claims_in_custom_claims", "Custom claims may not use names under https://stytch.com/.")
 	ErrCustomClaimsTooLarge    = newErr(http.StatusBadRequest, "custom_claims_too_large", "Custom claims must be at most 4KB.")
+	ErrSessionAuthorization    = newErr(http.StatusForbidden, "consumer_session_authorization_error", "The user is not authorized to perform the requested action on that resource.")
 	ErrUserIDMismatch          = newErr(http.StatusBadRequest, "user_id_mismatch", "The factor belongs to another user than the session.")
 	ErrUserLocked              = newErr(http.StatusTooManyRequests, "user_lock_limit_reached", "The user is locked after too many failed authentications. Try again later.")
 	ErrTooManyRequests         = newErr(http.StatusTooManyRequests, "too_many_requests", "Too many requests. Try again later.")

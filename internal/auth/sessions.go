@@ -256,6 +256,29 @@ type AuthenticateSessionRequest struct {
 	AuthorizationCheck json.RawMessage `json:"authorization_check"`
 }
 
+// parseAuthorizationCheck reports whether the caller asked for an
+// authorization_check, which must then name a resource_id and an action.
+//
+// Stytch answers a check the user's roles do not grant with 403 (the SDK's
+// types/lib/b2c/sessions.d.ts); dist/shared/rbac_local.js grants one only
+// through a role holding a permission for that resource and action. Latch
+// has no RBAC policy, so every check is refused: ignoring it, as before,
+// answered 200 to an app asking whether a user may do something.
+func parseAuthorizationCheck(raw json.RawMessage) (bool, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return false, nil
+	}
+	var c struct {
+		ResourceID string `json:"resource_id"`
+		Action     string `json:"action"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil || c.ResourceID == "" || c.Action == "" {
+		return false, ErrBadRequest.With("authorization_check must be an object with a resource_id and an action.")
+	}
+	return true, nil
+}
+
 // AuthenticateSession checks a session by token or JWT. With a duration it
 // resets the expiry to now + duration (which may shorten it); with custom
 // claims it merges them. It always records last_accessed_at.
@@ -269,7 +292,14 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 	if r.SessionToken == "" && r.SessionJWT == "" {
 		return SessionResult{}, ErrNoSessionArgs
 	}
+	authzCheck, err := parseAuthorizationCheck(r.AuthorizationCheck)
+	if err != nil {
+		return SessionResult{}, err
+	}
 	if !p.Live && r.SessionToken == sandboxSessionOK && r.SessionJWT == "" {
+		if authzCheck {
+			return SessionResult{}, ErrSessionAuthorization
+		}
 		sess := s.sandboxSession(p)
 		jwt, err := s.sessionJWT(ctx, p, sess, false)
 		return SessionResult{Session: &sess, Token: sandboxSessionOK, JWT: jwt, User: s.sandboxUser(p)}, err
@@ -277,6 +307,11 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 	sess, err := s.sessionFor(ctx, s.store, p, r.SessionToken, r.SessionJWT)
 	if err != nil {
 		return SessionResult{}, err
+	}
+	if authzCheck {
+		// No role carries a permission (Latch has no RBAC policy), so no
+		// check passes; answered before any write, as a refusal changes nothing.
+		return SessionResult{}, ErrSessionAuthorization
 	}
 	now := s.Now()
 	var newExpiry *time.Time
