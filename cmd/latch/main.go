@@ -135,20 +135,33 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	if err := firstProject(ctx, a, stdout); err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
+		return err
+	}
+	if err := firstProject(ctx, a, stdout, baseURL(ln.Addr())); err != nil {
+		ln.Close()
 		return err
 	}
 	logger.Info("latch listening", "addr", ln.Addr().String(), "database", a.Store.Backend(), "version", version)
 	return a.Serve(ctx, ln)
 }
 
+// baseURL is the URL a local curl reaches the listener at.
+func baseURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
 // firstProject creates a test project on the first start and prints its
 // credentials once, so a newcomer can paste them into curl.
-func firstProject(ctx context.Context, a *app.App, stdout io.Writer) error {
+func firstProject(ctx context.Context, a *app.App, stdout io.Writer, base string) error {
 	ps, err := a.Store.ListProjects(ctx)
 	if err != nil || len(ps) > 0 {
 		return err
@@ -164,11 +177,11 @@ Created a test project. Its secret is shown only this once:
   secret:     %s
 
 Try it:
-  curl -u '%s:%s' -X POST http://127.0.0.1:8080/v1/users -H 'Content-Type: application/json' -d '{"email":"ada@example.com"}'
+  curl -u '%s:%s' -X POST %s/v1/users -H 'Content-Type: application/json' -d '{"email":"ada@example.com"}'
 
 Magic links go to http://localhost:3000/authenticate by default ('latch project redirect-urls --help').
 
-`, cp.Project.ID, cp.Secret, cp.Project.ID, cp.Secret)
+`, cp.Project.ID, cp.Secret, cp.Project.ID, cp.Secret, base)
 	return nil
 }
 
