@@ -346,6 +346,10 @@ func TestFirstStartCreatesTheDatabaseFolderAndPrintsATestProjectOnce(t *testing.
 	if _, err := os.Stat(filepath.Join(dataDir, "latch.db")); err != nil {
 		t.Fatalf("the database folder was not created: %v", err)
 	}
+	// The curl line it prints reaches this server.
+	if want := "http://" + s.addr + "/v1/users"; !strings.Contains(s.stdout.String(), want) {
+		t.Fatalf("the first start's hint does not name %s:\n%s", want, s.stdout)
+	}
 	// /healthz needs no credentials.
 	res, err := http.Get(s.url("/healthz"))
 	if err != nil {
@@ -872,5 +876,18 @@ func TestTheBinaryWorksOnPostgreSQL(t *testing.T) {
 	refused(t, s, id, secret)
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestTheFirstStartHintPointsCurlAtALocalAddress(t *testing.T) {
+	for addr, want := range map[*net.TCPAddr]string{
+		{IP: net.IPv4zero, Port: 9000}:          "http://127.0.0.1:9000",
+		{IP: net.IPv6unspecified, Port: 9000}:   "http://127.0.0.1:9000",
+		{IP: net.IPv4(10, 1, 2, 3), Port: 8080}: "http://10.1.2.3:8080",
+		{IP: net.IPv6loopback, Port: 8080}:      "http://[::1]:8080",
+	} {
+		if got := baseURL(addr); got != want {
+			t.Errorf("baseURL(%s) = %s, want %s", addr, got, want)
+		}
 	}
 }
