@@ -408,3 +408,42 @@ func TestTheLogLineOfARequestTiesItToItsRequestID(t *testing.T) {
 		t.Fatal("the project secret is in the log")
 	}
 }
+
+func TestEveryV1RouteNeedsCredentials(t *testing.T) {
+	l := latchtest.Start(t, latchtest.Options{})
+	p := l.NewProject(t, "every-route")
+	fill := regexp.MustCompile(`\{[a-z_]+\}`)
+	wrong := p.Secret[:len(p.Secret)-1] + "A"
+	if wrong == p.Secret {
+		wrong = p.Secret[:len(p.Secret)-1] + "B"
+	}
+	n := 0
+	for _, pattern := range l.App.Handler.Routes {
+		method, path, _ := strings.Cut(pattern, " ")
+		if !strings.HasPrefix(path, "/v1/") && path != "/sessions/authenticate" {
+			continue
+		}
+		if strings.HasPrefix(path, "/v1/sessions/jwks/") {
+			continue // answers without credentials for jose (CONTRACT.md §1.2)
+		}
+		n++
+		url := l.URL + fill.ReplaceAllString(path, "x")
+		for name, h := range map[string]map[string]string{
+			"none":         nil,
+			"wrong secret": {"Authorization": basic(p.ID, wrong)},
+		} {
+			r := fndRaw(t, method, url, strings.NewReader(`{}`), h)
+			if r.Status != 401 || r.ErrorType() != "unauthorized_credentials" {
+				t.Errorf("%s with %s credentials: %d %s", pattern, name, r.Status, r.Raw)
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d /v1 routes found: %v", n, l.App.Handler.Routes)
+	}
+	// The JWKS is public.
+	r := fndRaw(t, "GET", l.URL+"/v1/sessions/jwks/"+p.ID, nil, nil)
+	if r.Status != 200 {
+		t.Fatalf("jwks: %d %s", r.Status, r.Raw)
+	}
+}
