@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -59,6 +60,9 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // It is safe to run from several processes at once: PostgreSQL serialises
 // them with an advisory lock, SQLite with one IMMEDIATE transaction.
 func (db *DB) Migrate(ctx context.Context) error {
+	if db.tx != nil {
+		return errors.New("sqlstore: Migrate inside a transaction")
+	}
 	ms, err := db.migrations()
 	if err != nil {
 		return err

@@ -208,6 +208,11 @@ func (db *DB) SQL() *sql.DB { return db.w }
 
 // Ping checks the database is reachable.
 func (db *DB) Ping(ctx context.Context) error {
+	if db.tx != nil {
+		// The transaction holds the (SQLite: only) writer connection.
+		var one int
+		return db.wrap(db.tx.QueryRowContext(ctx, `SELECT 1`).Scan(&one))
+	}
 	if err := db.w.PingContext(ctx); err != nil {
 		return db.wrap(err)
 	}

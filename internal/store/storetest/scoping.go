@@ -156,6 +156,10 @@ var scopingBehaviours = []behaviour{
 }
 
 var txBehaviours = []behaviour{
+	{"PingAnswersInAndOutOfATransaction", func(t *testing.T, s store.Store) {
+		must(t, s.Ping(ctx()))
+		must(t, s.InTx(ctx(), func(tx store.Store) error { return tx.Ping(ctx()) }))
+	}},
 	{"InTxRollsBackEverythingWhenFnFails", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
 		boom := errors.New("boom")
