@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"math"
 	"regexp"
 	"slices"
 	"time"
@@ -228,9 +229,10 @@ type AuthenticateOTPRequest struct {
 
 // AuthenticateOTP checks the newest code of a method.
 //
-// A wrong code is 404 otp_code_not_found and counts twice, atomically in
-// the database: against the code (it dies after MaxCodeAttempts) and
-// against the user (who is locked at the project's threshold). A used,
+// Every try counts against the code, atomically in the database, before
+// it is compared (so the code dies after MaxCodeAttempts tries even when
+// they arrive at once). A wrong code is 404 otp_code_not_found and also
+// counts against the user (who is locked at the project's threshold). A used,
 // expired or dead code is 401 unable_to_auth_otp_code. A locked user is
 // 429 user_lock_limit_reached even with the right code. An unknown
 // method_id, or one of another project, is otp_code_not_found, so ids say
@@ -272,10 +274,17 @@ func (s *Service) AuthenticateOTP(ctx context.Context, p store.Project, r Authen
 	if o.UsedAt != nil || !o.ExpiresAt.After(now) || o.Attempts >= MaxCodeAttempts {
 		return LoginResult{}, ErrUnableToAuthOTP
 	}
+	// Count the try before comparing, in one atomic update: however many
+	// guesses arrive at once, on however many nodes, at most
+	// MaxCodeAttempts of them are ever compared with the code.
+	tries, err := s.store.RecordOTPFailure(ctx, p.ID, o.ID)
+	if err != nil {
+		return LoginResult{}, storeErr(err, "count otp try")
+	}
+	if tries > MaxCodeAttempts {
+		return LoginResult{}, ErrUnableToAuthOTP
+	}
 	if !secret.Equal(s.ring.CodeHash(o.ID, r.Code), o.CodeHash) {
-		if _, err := s.store.RecordOTPFailure(ctx, p.ID, o.ID); err != nil {
-			return LoginResult{}, storeErr(err, "record otp failure")
-		}
 		if err := s.recordFailure(ctx, p, u.ID); err != nil && !errors.Is(err, ErrUserLocked) {
 			return LoginResult{}, err
 		}
@@ -288,7 +297,9 @@ func (s *Service) AuthenticateOTP(ctx context.Context, p store.Project, r Authen
 	var sess *store.Session
 	var token string
 	err = s.store.InTx(ctx, func(tx store.Store) error {
-		if err := tx.RedeemOTP(ctx, p.ID, o.ID, now, MaxCodeAttempts); err != nil {
+		// This try was counted above and was within the limit: later
+		// tries counted since must not take the right code's turn.
+		if err := tx.RedeemOTP(ctx, p.ID, o.ID, now, math.MaxInt32); err != nil {
 			if errors.Is(err, store.ErrConsumed) || errors.Is(err, store.ErrNotFound) {
 				return ErrUnableToAuthOTP
 			}
