@@ -51,9 +51,11 @@ func checkDuration(d *int) error {
 // mergeClaims merges a custom-claims patch: a value sets the key, null
 // deletes it, and nested objects merge the same way (CONTRACT.md §5.5).
 //
-// Reserved names are an error, not silently dropped (open question 3): the
-// custom-claims guide calls them an error, and a caller who sets "sub"
-// expecting it to stick is better told than surprised.
+// Reserved JWT names (iss sub aud exp nbf iat jti) are ignored: dropped
+// from the patch, the rest applies. That settles open question 3 the SDK's
+// way: every session_custom_claims in stytch@14.2.0's types/lib/b2c/*.d.ts
+// says they "will be ignored", and an app written against that must not get
+// a 400 here. Names under https://stytch.com/ remain an error.
 func mergeClaims(old, patch json.RawMessage) (json.RawMessage, error) {
 	if len(old) == 0 {
 		old = json.RawMessage(`{}`)
@@ -68,7 +70,7 @@ func mergeClaims(old, patch json.RawMessage) (json.RawMessage, error) {
 	for k := range p {
 		switch {
 		case slices.Contains([]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}, k):
-			return nil, ErrReservedClaims.With("session_custom_claims may not set the reserved claim %q.", k)
+			delete(p, k)
 		case strings.HasPrefix(k, "https://stytch.com/"):
 			return nil, ErrStytchClaims.With("session_custom_claims may not set %q.", k)
 		}
