@@ -415,8 +415,13 @@ func TestUserLockAtTheThresholdAndItsEnd(t *testing.T) {
 		_, code = otpSend(t, l, p, "sms", "send", map[string]any{"phone_number": "+14155552701"})
 		p.Fail(t, http.MethodPost, "/v1/otps/authenticate", map[string]any{"method_id": phoneID, "code": code}, http.StatusTooManyRequests, "user_lock_limit_reached")
 
-		// The lock ends after 1 h.
+		// The lock ends after 1 h: no longer shown, and the count starts
+		// over (one wrong try does not lock again).
 		l.Clock.Advance(time.Second)
+		if u := mlUser(t, p, user); u.Get("is_locked") != false || u.Get("lock_expires_at") != nil {
+			t.Fatalf("the lock is still shown after 1 h: %s", u.Raw)
+		}
+		p.Fail(t, http.MethodPost, "/v1/otps/authenticate", map[string]any{"method_id": phoneID, "code": otpWrong(code, 0)}, http.StatusNotFound, "otp_code_not_found")
 		r := p.OK(t, http.MethodPost, "/v1/otps/authenticate", map[string]any{"method_id": phoneID, "code": code})
 		if r.Get("user.is_locked") != false {
 			t.Errorf("still locked after success: %s", r.Raw)
@@ -590,5 +595,39 @@ func TestPasscodeSandboxValues(t *testing.T) {
 		}
 		m := l.Mail.WaitFor(t, "sandbox@stytch.com", 1)
 		live.Fail(t, http.MethodPost, "/v1/otps/authenticate", map[string]any{"method_id": r.Str("email_id"), "code": otpWrong(latchtest.Code(t, m.Text), 0)}, http.StatusNotFound, "otp_code_not_found")
+	})
+}
+
+// A Twilio outage loses no passcode: the 200 comes at once and the message
+// goes out when Twilio answers again.
+func TestPasscodeSurvivesTwilioOutage(t *testing.T) {
+	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
+		p := l.NewProject(t, "Outage")
+		l.SMS.Refuse(http.StatusServiceUnavailable)
+		r := p.OK(t, http.MethodPost, "/v1/otps/sms/login_or_create", map[string]any{"phone_number": "+14155552751"})
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ms, err := l.App.Store.ListMessages(context.Background(), "+14155552751", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ms) != 1 {
+				t.Fatalf("want 1 queued message, got %d", len(ms))
+			}
+			if ms[0].Attempts > 0 && ms[0].SentAt == nil && ms[0].DeadAt == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no failed delivery attempt: %+v", ms[0])
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		l.SMS.Refuse(0)
+		l.Clock.Advance(10 * time.Minute) // past the retry backoff (and the code's 2 min)
+		m := l.SMS.WaitFor(t, "+14155552751", 1)
+		// The code expired while Twilio was down; a fresh one works.
+		p.Fail(t, http.MethodPost, "/v1/otps/authenticate", map[string]any{"method_id": r.Str("phone_id"), "code": latchtest.Code(t, m.Body)}, http.StatusUnauthorized, "unable_to_auth_otp_code")
+		_, code := otpSend(t, l, p, "sms", "send", map[string]any{"phone_number": "+14155552751"})
+		p.OK(t, http.MethodPost, "/v1/otps/authenticate", map[string]any{"method_id": r.Str("phone_id"), "code": code})
 	})
 }

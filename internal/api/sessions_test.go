@@ -18,11 +18,14 @@ import (
 	"github.com/latch-auth/latch/internal/latchtest"
 )
 
-// sessBackends runs fn against a fresh node of every backend.
+// sessBackends runs fn against a fresh node of every backend, the backends
+// in parallel (each node has its own database, clock, SMTP server and
+// Twilio double).
 func sessBackends(t *testing.T, fn func(t *testing.T, l *latchtest.Latch)) {
 	t.Helper()
 	for _, b := range latchtest.Backends {
 		t.Run(b, func(t *testing.T) {
+			t.Parallel()
 			fn(t, latchtest.Start(t, latchtest.Options{Backend: b}))
 		})
 	}
