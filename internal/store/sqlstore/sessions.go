@@ -100,6 +100,9 @@ func (db *DB) UpdateSession(ctx context.Context, s store.Session) error {
 
 // TouchSession sets last_accessed_at and, when expiresAt is not nil, expires_at.
 func (db *DB) TouchSession(ctx context.Context, projectID, sessionID string, lastAccessed time.Time, expiresAt *time.Time) error {
+	if db.tx == nil && db.touches != nil {
+		return db.groupTouch(ctx, projectID, sessionID, lastAccessed, expiresAt)
+	}
 	if expiresAt == nil {
 		return db.execOne(ctx, `UPDATE sessions SET last_accessed_at = ? WHERE project_id = ? AND id = ?`,
 			ms(lastAccessed), projectID, sessionID)

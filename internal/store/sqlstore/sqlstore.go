@@ -56,6 +56,8 @@ type DB struct {
 	r *sql.DB // reads (SQLite: a pool of read-only connections; PostgreSQL: == w)
 	// tx is set on the copy passed to an InTx callback.
 	tx *sql.Tx
+	// touches group-commits TouchSession on SQLite (nil on PostgreSQL).
+	touches *toucher
 }
 
 var _ store.Store = (*DB)(nil)
@@ -130,7 +132,7 @@ func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{d: sqliteDialect, w: w, r: w}
+	db := &DB{d: sqliteDialect, w: w, r: w, touches: &toucher{}}
 	// The writer connects first so that the file exists in WAL mode before
 	// any reader opens it.
 	if err := w.PingContext(ctx); err != nil {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -258,5 +259,35 @@ var sessionBehaviours = []behaviour{
 		equal(t, "other project's key untouched", len(keys), 1)
 		equal(t, "other", keys[0].KID, otherKey.KID)
 		sameTimePtr(t, "other RetiredAt", keys[0].RetiredAt, nil)
+	}},
+	{"ConcurrentTouchesAllLandAndATouchOfADeletedSessionIsNotFound", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		u := newUser(t, s, p.ID)
+		var sessions []store.Session
+		for range 40 {
+			sessions = append(sessions, newSession(t, s, u))
+		}
+		gone := sessions[0]
+		must(t, s.DeleteSession(ctx(), p.ID, gone.ID))
+		last := t0.Add(time.Hour)
+		var wg sync.WaitGroup
+		errs := make([]error, len(sessions))
+		for i, x := range sessions {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				exp := t0.Add(time.Duration(48+i) * time.Hour)
+				errs[i] = s.TouchSession(ctx(), p.ID, x.ID, last, &exp)
+			}()
+		}
+		wg.Wait()
+		mustBe(t, errs[0], store.ErrNotFound)
+		for i, x := range sessions[1:] {
+			must(t, errs[i+1])
+			got, err := s.GetSession(ctx(), p.ID, x.ID)
+			must(t, err)
+			sameTime(t, "LastAccessedAt", got.LastAccessedAt, last)
+			sameTime(t, "ExpiresAt", got.ExpiresAt, t0.Add(time.Duration(48+i+1)*time.Hour))
+		}
 	}},
 }
