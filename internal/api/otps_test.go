@@ -631,3 +631,43 @@ func TestPasscodeSurvivesTwilioOutage(t *testing.T) {
 		p.OK(t, http.MethodPost, "/v1/otps/authenticate", map[string]any{"method_id": r.Str("phone_id"), "code": code})
 	})
 }
+
+// 20 wrong guesses at once: exactly 5 are compared (404), the rest find
+// the code dead (401); only those 5 count against the user, who is not
+// locked; the right code after is refused.
+func TestConcurrentWrongGuessesAreCappedAtFive(t *testing.T) {
+	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
+		p := l.NewProject(t, "Guessers")
+		phoneID, user, code := otpSMS(t, l, p, "+14155552761")
+		const n = 20
+		var wg sync.WaitGroup
+		results := make([]latchtest.Response, n)
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				results[i] = otpAuth(t, p, map[string]any{"method_id": phoneID, "code": otpWrong(code, i)})
+			})
+		}
+		close(start)
+		wg.Wait()
+		wrong, dead := 0, 0
+		for _, r := range results {
+			switch {
+			case r.Status == 404 && r.ErrorType() == "otp_code_not_found":
+				wrong++
+			case r.Status == 401 && r.ErrorType() == "unable_to_auth_otp_code":
+				dead++
+			default:
+				t.Errorf("unexpected reply: %d %s", r.Status, r.Raw)
+			}
+		}
+		if wrong != 5 || dead != n-5 {
+			t.Fatalf("%d compared and %d refused unread, want 5 and %d", wrong, dead, n-5)
+		}
+		if u := mlUser(t, p, user); u.Get("is_locked") != false {
+			t.Fatalf("locked by guesses that were never compared: %s", u.Raw)
+		}
+		p.Fail(t, http.MethodPost, "/v1/otps/authenticate", map[string]any{"method_id": phoneID, "code": code}, http.StatusUnauthorized, "unable_to_auth_otp_code")
+	})
+}
