@@ -175,6 +175,17 @@ func sessIDs(t *testing.T, p latchtest.Project, userID string) []string {
 	return out
 }
 
+// sessListedOne is the one session GET /v1/sessions lists for the user.
+func sessListedOne(t *testing.T, p latchtest.Project, userID string) map[string]any {
+	t.Helper()
+	r := p.OK(t, http.MethodGet, "/v1/sessions?user_id="+userID, nil)
+	ss, _ := r.Get("sessions").([]any)
+	if len(ss) != 1 {
+		t.Fatalf("want 1 listed session: %s", r.Raw)
+	}
+	return ss[0].(map[string]any)
+}
+
 func sessSameSet(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
@@ -232,6 +243,10 @@ func TestRememberMeFor30DaysAfterLogin(t *testing.T) {
 			if r.Str("session_token") != token || r.Str("session_jwt") == "" || r.Str("user.user_id") != login.Str("user_id") {
 				t.Errorf("%s: want session_token, session_jwt and user: %s", path, r.Raw)
 			}
+			// last_accessed_at is stored, not only answered.
+			if got := sessListedOne(t, p, login.Str("user_id"))["last_accessed_at"]; got != r.Str("session.last_accessed_at") {
+				t.Errorf("%s: listed last_accessed_at %v, answered %s", path, got, r.Str("session.last_accessed_at"))
+			}
 		}
 
 		// 30 days after login (16 days on), the session is over.
@@ -262,6 +277,10 @@ func TestRememberMeFor30DaysSinceYouLastSawMe(t *testing.T) {
 			}
 			if !sessTime(t, r, "session.started_at").Equal(started) {
 				t.Fatalf("visit %d: started_at changed", i+1)
+			}
+			// The new expiry is stored: the list shows it.
+			if got := sessListedOne(t, p, login.Str("user_id"))["expires_at"]; got != r.Str("session.expires_at") {
+				t.Fatalf("visit %d: listed expires_at %s, answered %s", i+1, got, r.Str("session.expires_at"))
 			}
 			// The JWT agrees with the session it describes.
 			sc := jwtPayload(t, r.Str("session_jwt"))["https://stytch.com/session"].(map[string]any)
