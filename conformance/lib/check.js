@@ -58,7 +58,7 @@ let seq = 0;
 const run = randomBytes(3).toString('hex');
 /** A fresh, valid email address. */
 export const email = (tag = 'user') => `${tag}-${run}-${++seq}@example.com`;
-/** A fresh, valid E.164 US number (+1 202 555 01xx-style, never repeating in a run). */
+/** A fresh, valid E.164 US number (+1 202 555 XXXX), never repeating within a run. */
 let phoneSeq = Math.floor(Math.random() * 5000);
 export const phone = () => `+1202555${String(1000 + (++phoneSeq % 9000)).padStart(4, '0')}`;
 

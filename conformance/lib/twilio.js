@@ -2,6 +2,7 @@
 // makes (Basic auth with the account SID and token, form fields To, From
 // and Body, a known sender). What it accepts is kept; what it refuses is
 // kept too, so the suite can assert that Latch never sent a bad request.
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { poll } from './smtp.js';
 
@@ -39,7 +40,7 @@ export async function startTwilio({ accountSID, authToken, smsFrom, whatsappFrom
         if (from !== smsFrom) return fail(400, 21212, `invalid From ${from}`);
       }
       if (!/^\+[1-9]\d{6,14}$/.test(to.replace(/^whatsapp:/, ''))) return fail(400, 21211, `invalid To ${to}`);
-      const sid = 'SM' + Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('hex');
+      const sid = 'SM' + randomBytes(16).toString('hex');
       messages.push({ channel, to: to.replace(/^whatsapp:/, ''), from, body: text });
       res.writeHead(201, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ sid, account_sid: accountSID, to, from, body: text, status: 'queued' }));
