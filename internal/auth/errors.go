@@ -77,6 +77,7 @@ var (
 	ErrNoRevokeArgs            = newErr(http.StatusBadRequest, "no_session_revoke_arguments", "Pass one of session_id, session_token, session_jwt.")
 	ErrInvalidSessionDuration  = newErr(http.StatusBadRequest, "invalid_session_duration_minutes", "session_duration_minutes must be between 5 and 527040.")
 	ErrUnableToParseJWT        = newErr(http.StatusBadRequest, "unable_to_parse_session_jwt", "The session_jwt could not be parsed.")
+	ErrReservedClaims          = newErr(http.StatusBadRequest, "reserved_claims_in_custom_claims", "Custom claims may not use the reserved names iss, sub, aud, exp, nbf, iat, jti.")
 	ErrStytchClaims            = newErr(http.StatusBadRequest, "stytch_claims_in_custom_claims", "Custom claims may not use names under https://stytch.com/.")
 	ErrCustomClaimsTooLarge    = newErr(http.StatusBadRequest, "custom_claims_too_large", "Custom claims must be at most 4KB.")
 	ErrSessionAuthorization    = newErr(http.StatusForbidden, "consumer_session_authorization_error", "The user is not authorized to perform the requested action on that resource.")

@@ -51,11 +51,13 @@ func checkDuration(d *int) error {
 // mergeClaims merges a custom-claims patch: a value sets the key, null
 // deletes it, and nested objects merge the same way (CONTRACT.md §5.5).
 //
-// Reserved JWT names (iss sub aud exp nbf iat jti) are ignored: dropped
-// from the patch, the rest applies. That settles open question 3 the SDK's
-// way: every session_custom_claims in stytch@14.2.0's types/lib/b2c/*.d.ts
-// says they "will be ignored", and an app written against that must not get
-// a 400 here. Names under https://stytch.com/ remain an error.
+// Reserved names (iss sub aud exp nbf iat jti, and anything under
+// https://stytch.com/) are refused with 400, not silently dropped (open
+// question 3). Stytch's custom-claims guide calls them an error while the
+// SDK's docstrings say "ignored"; refusing tells a caller who sets "sub"
+// expecting it to stick, instead of surprising them later, and an app that
+// never sends reserved names (the only kind that works on both readings)
+// is unaffected. See CONTRACT-NOTES.md.
 func mergeClaims(old, patch json.RawMessage) (json.RawMessage, error) {
 	if len(old) == 0 {
 		old = json.RawMessage(`{}`)
@@ -70,7 +72,7 @@ func mergeClaims(old, patch json.RawMessage) (json.RawMessage, error) {
 	for k := range p {
 		switch {
 		case slices.Contains([]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}, k):
-			delete(p, k)
+			return nil, ErrReservedClaims.With("session_custom_claims may not set the reserved claim %q.", k)
 		case strings.HasPrefix(k, "https://stytch.com/"):
 			return nil, ErrStytchClaims.With("session_custom_claims may not set %q.", k)
 		}
