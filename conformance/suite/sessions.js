@@ -156,15 +156,17 @@ export default function sessions(ctx) {
         await expectError(a({ session_token: login.session_token, session_duration_minutes: 527041 }), 400, 'invalid_session_duration_minutes', ctx.latch);
       });
 
-      it('custom claims: reserved names are ignored; Stytch names and over 4 KB are refused', async () => {
+      it('custom claims: reserved names, Stytch names and over 4 KB are refused', async () => {
         const login = await signIn(ctx.client);
         const a = (claims) => ctx.client.sessions.authenticate({ session_token: login.session_token, session_custom_claims: claims });
-        // types/lib/b2c/sessions.d.ts: reserved claims "will be ignored".
-        const res = ok(await a({ sub: 'someone-else', exp: 1, kept: 'yes' }), T.SessionsAuthenticateResponse, 'sessions.authenticate (reserved claims)');
+        // Open question 3: the custom-claims guide calls reserved names an error
+        // (the SDK docstrings say "ignored"); Latch refuses them (CONTRACT-NOTES.md).
+        await expectError(a({ sub: 'someone-else', kept: 'yes' }), 400, 'reserved_claims_in_custom_claims', ctx.latch);
+        const res = ok(await a({ kept: 'yes' }), T.SessionsAuthenticateResponse, 'sessions.authenticate (custom claims)');
         assert.deepEqual(res.session.custom_claims, { kept: 'yes' });
         const { payload } = decodeJwt(res.session_jwt);
         assert.equal(payload.sub, login.user_id);
-        assert.equal(payload.exp, payload.iat + 300);
+        assert.equal(payload.kept, 'yes');
         await expectError(a({ 'https://stytch.com/session': {} }), 400, 'stytch_claims_in_custom_claims', ctx.latch);
         await expectError(a({ blob: 'x'.repeat(5000) }), 400, 'custom_claims_too_large', ctx.latch);
       });
