@@ -172,9 +172,12 @@ func (s *Service) finishLogin(ctx context.Context, tx store.Store, in loginInput
 		return nil, "", nil // no session asked for; custom claims are ignored
 	}
 	if in.existing != nil {
-		sess := *in.existing
-		if sess.UserID != in.userID {
+		if in.existing.UserID != in.userID {
 			return nil, "", ErrUserIDMismatch
+		}
+		sess, err := s.lockSession(ctx, tx, in.project.ID, in.existing.ID, now)
+		if err != nil {
+			return nil, "", err
 		}
 		sess.Factors = addFactor(sess.Factors, in.factor)
 		sess.LastAccessedAt = now
@@ -223,6 +226,29 @@ func (s *Service) finishLogin(ctx context.Context, tx store.Store, in loginInput
 		return nil, "", err
 	}
 	return &sess, token, nil
+}
+
+// lockSession reads a live session again inside tx for a read-modify-write,
+// after locking its row: the touch is an UPDATE, which PostgreSQL holds to
+// the end of the transaction (SQLite's write transactions are serial
+// anyway). So factors or claims that concurrent requests add to the same
+// session are kept instead of overwritten by a copy read before them.
+func (s *Service) lockSession(ctx context.Context, tx store.Store, projectID, id string, now time.Time) (store.Session, error) {
+	err := tx.TouchSession(ctx, projectID, id, now, nil)
+	if err == nil {
+		var sess store.Session
+		sess, err = tx.GetSession(ctx, projectID, id)
+		if err == nil {
+			if !sess.ExpiresAt.After(now) {
+				return store.Session{}, ErrSessionNotFound
+			}
+			return sess, nil
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, ErrSessionNotFound
+	}
+	return store.Session{}, err
 }
 
 // addFactor appends f, or refreshes the timestamps of the same factor if
