@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/latch-auth/latch/internal/auth"
 )
@@ -120,7 +123,58 @@ func decode(r *http.Request, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {
 		return decodeErr(err)
 	}
+	if hasNULEscape(b) {
+		// PostgreSQL text cannot hold NUL: refuse it here, on every
+		// backend alike, rather than fail at the database with a 500.
+		return auth.ErrBadRequest.With("Strings may not contain NUL characters (\\u0000).")
+	}
 	return nil
+}
+
+// hasNULEscape reports a \u0000 escape in JSON text (one not itself
+// escaped as \\u0000). Raw NUL bytes are already a JSON syntax error.
+func hasNULEscape(b []byte) bool {
+	for i := bytes.Index(b, []byte(`\u0000`)); i >= 0; {
+		n := 0
+		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
+			return true
+		}
+		k := bytes.Index(b[i+1:], []byte(`\u0000`))
+		if k < 0 {
+			return false
+		}
+		i += 1 + k
+	}
+	return false
+}
+
+// cleanText reports whether s is UTF-8 without NUL characters: what every
+// id, address and credential is, and all that PostgreSQL text can hold.
+func cleanText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// cleanURL reports whether the request's path and query values are clean
+// text (they reach database queries as ids).
+func cleanURL(u *url.URL) bool {
+	if !cleanText(u.Path) {
+		return false
+	}
+	q, _ := url.ParseQuery(u.RawQuery)
+	for k, vs := range q {
+		if !cleanText(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !cleanText(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func decodeErr(err error) error {

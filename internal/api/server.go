@@ -48,7 +48,7 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 func (s *Server) authed(h func(http.ResponseWriter, *http.Request, store.Project)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, sec, ok := r.BasicAuth()
-		if !ok {
+		if !ok || !cleanText(id) || !cleanText(sec) {
 			writeError(w, r, auth.ErrUnauthorizedCredentials)
 			return
 		}
@@ -142,6 +142,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.Log(context.Background(), level, "request", attrs...)
 	}()
+	if !cleanURL(r.URL) {
+		writeError(rec, r, auth.ErrBadRequest.With("The path and query must be UTF-8 without NUL characters."))
+		return
+	}
 	s.mux.ServeHTTP(rec, r)
 }
 
