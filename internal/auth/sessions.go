@@ -360,7 +360,27 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 	}
 	sess.LastAccessedAt = now
 	if claimsChanged {
-		err = s.store.UpdateSession(ctx, sess)
+		// Merge into the stored claims under the row lock, not into the
+		// copy read above, so that concurrent claim patches and factors
+		// added meanwhile are kept.
+		err = s.store.InTx(ctx, func(tx store.Store) error {
+			cur, err := s.lockSession(ctx, tx, p.ID, sess.ID, now)
+			if err != nil {
+				return err
+			}
+			if cur.CustomClaims, err = mergeClaims(cur.CustomClaims, r.SessionCustomClaims); err != nil {
+				return err
+			}
+			if newExpiry != nil {
+				cur.ExpiresAt = *newExpiry
+			}
+			cur.LastAccessedAt = now
+			if err := tx.UpdateSession(ctx, cur); err != nil {
+				return err
+			}
+			sess = cur
+			return nil
+		})
 	} else {
 		// The common case: a touch, maybe with a new expiry, which the
 		// store may group-commit with other requests' touches.
