@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -534,5 +535,49 @@ func TestSessionSandboxValues(t *testing.T) {
 
 		live := sessLiveProject(t, l, "Live sandbox")
 		live.Fail(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": "WJtR5BCy38Szd5AfoDpf0iqFKEt4EE5JhjlWUY7l3FtY"}, http.StatusNotFound, "session_not_found")
+	})
+}
+
+// Custom claims set at the same time as each other and as factors being
+// added are all kept.
+func TestConcurrentClaimsAndFactorsAllKept(t *testing.T) {
+	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
+		p := l.NewProject(t, "Busy Session")
+		login := sessLogin(t, l, p, "rex@example.com", 60)
+		token := login.Str("session_token")
+		type method struct{ id, code string }
+		var ms []method
+		for i := range 4 {
+			r, code := otpSend(t, l, p, "sms", "send", map[string]any{"phone_number": fmt.Sprintf("+1415555278%d", i+1), "session_token": token})
+			ms = append(ms, method{r.Str("phone_id"), code})
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, m := range ms {
+			wg.Go(func() {
+				<-start
+				if r := p.Do(t, http.MethodPost, "/v1/otps/authenticate", map[string]any{"method_id": m.id, "code": m.code, "session_token": token}); r.Status != 200 {
+					t.Errorf("otp authenticate: %s", r.Raw)
+				}
+			})
+			for j := range 2 {
+				wg.Go(func() {
+					<-start
+					body := map[string]any{"session_token": token, "session_custom_claims": map[string]any{fmt.Sprintf("k%d_%d", i, j): i}}
+					if r := p.Do(t, http.MethodPost, "/v1/sessions/authenticate", body); r.Status != 200 {
+						t.Errorf("sessions authenticate: %s", r.Raw)
+					}
+				})
+			}
+		}
+		close(start)
+		wg.Wait()
+		r := p.OK(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": token})
+		if got := sessFactors(r, "session"); len(got) != 5 {
+			t.Errorf("want the magic link and 4 SMS factors, got %v", got)
+		}
+		if c, _ := r.Get("session.custom_claims").(map[string]any); len(c) != 8 {
+			t.Errorf("want 8 claims, got %v", c)
+		}
 	})
 }
