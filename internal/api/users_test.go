@@ -3,7 +3,6 @@ package api_test
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -580,15 +579,6 @@ func TestConcurrentCreatesOfOneEmailMakeOneUser(t *testing.T) {
 
 func TestConcurrentMetadataUpdatesLoseNoKey(t *testing.T) {
 	fndOnEveryBackend(t, func(t *testing.T, l *latchtest.Latch) {
-		if l.App.Store.Backend() == "postgres" && os.Getenv("LATCH_TEST_KNOWN_BUGS") == "" {
-			// KNOWN BUG (found by this test): auth.UpdateUser reads the user
-			// and writes it back in one READ COMMITTED transaction, and
-			// sqlstore's GetUser takes no row lock (no SELECT … FOR UPDATE),
-			// so on PostgreSQL concurrent merges lose keys (3–5 of 10 kept).
-			// The fix belongs in internal/store/sqlstore; remove this skip
-			// with it. LATCH_TEST_KNOWN_BUGS=1 runs it anyway.
-			t.Skip("known bug: lost metadata updates on PostgreSQL (GetUser in a transaction does not lock the row)")
-		}
 		p := l.NewProject(t, "race-update")
 		id := fndCreateUser(t, p, map[string]any{"email": fndEmail("race")}).Str("user_id")
 		const n = 10

@@ -97,7 +97,14 @@ func (db *DB) GetUserByPhone(ctx context.Context, projectID, number string) (sto
 		WHERE p.project_id = ? AND p.number = ?`, projectID, number)
 }
 
+// getUser reads one user and its methods. Inside a transaction on
+// PostgreSQL the user's row is locked until the transaction ends, so a
+// read-modify-write of a user (a metadata merge, an activation) never loses
+// a concurrent one; SQLite's write transactions are serial already.
 func (db *DB) getUser(ctx context.Context, query string, args ...any) (store.User, error) {
+	if db.tx != nil && db.d.name == BackendPostgres {
+		query += " FOR UPDATE OF u"
+	}
 	u, err := scanUser(db.queryRow(ctx, query, args...))
 	if err != nil {
 		return store.User{}, db.wrap(err)
