@@ -126,10 +126,11 @@ func (s *Service) LoginOrCreateMagicLink(ctx context.Context, p store.Project, r
 		if errors.Is(err, store.ErrNotFound) {
 			u = s.newUser(p, r.CreateUserAsPending)
 			u.Emails = []store.Email{{ID: secret.ID("email", p.Live), ProjectID: p.ID, UserID: u.ID, Address: addr, CreatedAt: u.CreatedAt}}
-			if err := tx.CreateUser(ctx, u); err != nil {
-				return userWriteErr(err)
+			if werr := tx.CreateUser(ctx, u); werr == nil {
+				created = true
+			} else if u, err = createdMeanwhile(ctx, tx, p, werr, store.ChannelEmail, addr); err != nil {
+				return err
 			}
-			created = true
 		} else if err != nil {
 			return err
 		}

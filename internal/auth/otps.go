@@ -167,9 +167,36 @@ func (s *Service) ownerOrNew(ctx context.Context, tx store.Store, p store.Projec
 		u.Phones = []store.Phone{{ID: secret.ID("phone-number", p.Live), ProjectID: p.ID, UserID: u.ID, Number: recipient, CreatedAt: u.CreatedAt}}
 	}
 	if err := tx.CreateUser(ctx, u); err != nil {
-		return store.User{}, "", false, userWriteErr(err)
+		again, aerr := createdMeanwhile(ctx, tx, p, err, channel, recipient)
+		if aerr != nil {
+			return store.User{}, "", false, aerr
+		}
+		return again, methodOf(again, channel, recipient), false, nil
 	}
 	return u, methodOf(u, channel, recipient), true, nil
+}
+
+// createdMeanwhile answers a login_or_create that lost a race: its insert
+// met the address or number that a concurrent request has just committed
+// (PostgreSQL makes the insert wait for that commit; the savepoint keeps
+// this transaction usable). The user made meanwhile is logged in instead of
+// the caller getting duplicate_email or duplicate_phone_number for its own
+// address. Any other write error is returned as it is.
+func createdMeanwhile(ctx context.Context, tx store.Store, p store.Project, werr error, channel, recipient string) (store.User, error) {
+	var u store.User
+	var err error
+	switch {
+	case channel == store.ChannelEmail && errors.Is(werr, store.ErrDuplicateEmail):
+		u, err = tx.GetUserByEmail(ctx, p.ID, recipient)
+	case channel != store.ChannelEmail && errors.Is(werr, store.ErrDuplicatePhone):
+		u, err = tx.GetUserByPhone(ctx, p.ID, recipient)
+	default:
+		return store.User{}, userWriteErr(werr)
+	}
+	if err != nil {
+		return store.User{}, userWriteErr(werr)
+	}
+	return u, nil
 }
 
 func methodOf(u store.User, channel, recipient string) string {
