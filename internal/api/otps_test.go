@@ -707,3 +707,48 @@ func TestConcurrentFactorsAllJoinTheSession(t *testing.T) {
 		}
 	})
 }
+
+// A double-clicked "send me a code" for a new address: concurrent
+// login_or_create calls all succeed with one user, created once, on every
+// channel (never duplicate_email / duplicate_phone_number).
+func TestConcurrentLoginOrCreateMakesOneUser(t *testing.T) {
+	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
+		p := l.NewProject(t, "Double Click")
+		for _, c := range []struct {
+			path string
+			body map[string]any
+		}{
+			{"/v1/otps/sms/login_or_create", map[string]any{"phone_number": "+14155552799"}},
+			{"/v1/otps/whatsapp/login_or_create", map[string]any{"phone_number": "+14155552798"}},
+			{"/v1/otps/email/login_or_create", map[string]any{"email": "dup.otp@example.com"}},
+			{"/v1/magic_links/email/login_or_create", map[string]any{"email": "dup.link@example.com"}},
+		} {
+			const n = 5 // the per-recipient send limit
+			var wg sync.WaitGroup
+			results := make([]latchtest.Response, n)
+			start := make(chan struct{})
+			for i := range n {
+				wg.Go(func() {
+					<-start
+					results[i] = p.Do(t, http.MethodPost, c.path, c.body)
+				})
+			}
+			close(start)
+			wg.Wait()
+			created, users := 0, map[string]bool{}
+			for _, r := range results {
+				if r.Status != 200 {
+					t.Errorf("%s: %d %s", c.path, r.Status, r.Raw)
+					continue
+				}
+				users[r.Str("user_id")] = true
+				if r.Get("user_created") == true {
+					created++
+				}
+			}
+			if len(users) != 1 || created != 1 {
+				t.Errorf("%s: %d users, %d created; want 1 and 1", c.path, len(users), created)
+			}
+		}
+	})
+}
