@@ -328,7 +328,11 @@ func NormalizePhone(raw string) (string, error) {
 	if !phonenumbers.IsValidNumber(n) {
 		return "", ErrInvalidPhone
 	}
-	return phonenumbers.Format(n, phonenumbers.E164), nil
+	out := phonenumbers.Format(n, phonenumbers.E164)
+	if len(out) > 16 { // E.164 has at most 15 digits; libphonenumber lets some longer ones through
+		return "", ErrInvalidPhone
+	}
+	return out, nil
 }
 
 // Sandbox values (CONTRACT.md §1.6): test projects only.
