@@ -175,7 +175,7 @@ func (s *Service) finishLogin(ctx context.Context, tx store.Store, in loginInput
 		if in.existing.UserID != in.userID {
 			return nil, "", ErrUserIDMismatch
 		}
-		sess, err := s.lockSession(ctx, tx, in.project.ID, in.existing.ID, now)
+		sess, err := s.lockSession(ctx, tx, in.project.ID, in.userID, in.existing.ID, now)
 		if err != nil {
 			return nil, "", err
 		}
@@ -233,8 +233,17 @@ func (s *Service) finishLogin(ctx context.Context, tx store.Store, in loginInput
 // the end of the transaction (SQLite's write transactions are serial
 // anyway). So factors or claims that concurrent requests add to the same
 // session are kept instead of overwritten by a copy read before them.
-func (s *Service) lockSession(ctx context.Context, tx store.Store, projectID, id string, now time.Time) (store.Session, error) {
-	err := tx.TouchSession(ctx, projectID, id, now, nil)
+//
+// The user is read (and on PostgreSQL locked) first, so that every
+// transaction takes the user before the session: a second update of a
+// session row in one transaction re-checks its foreign key to users, and a
+// transaction holding the session while waiting for the user would
+// deadlock with a step-up holding the user while waiting for the session.
+func (s *Service) lockSession(ctx context.Context, tx store.Store, projectID, userID, id string, now time.Time) (store.Session, error) {
+	_, err := tx.GetUser(ctx, projectID, userID)
+	if err == nil {
+		err = tx.TouchSession(ctx, projectID, id, now, nil)
+	}
 	if err == nil {
 		var sess store.Session
 		sess, err = tx.GetSession(ctx, projectID, id)
@@ -364,7 +373,7 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 		// copy read above, so that concurrent claim patches and factors
 		// added meanwhile are kept.
 		err = s.store.InTx(ctx, func(tx store.Store) error {
-			cur, err := s.lockSession(ctx, tx, p.ID, sess.ID, now)
+			cur, err := s.lockSession(ctx, tx, p.ID, sess.UserID, sess.ID, now)
 			if err != nil {
 				return err
 			}
