@@ -613,7 +613,16 @@ func TestMagicLinkSandboxValues(t *testing.T) {
 		if r.Str("user_id") == "user-test-e3795c81-f849-4167-bfda-e4a6e9c280fd" || !strings.HasPrefix(r.Str("user_id"), "user-live-") {
 			t.Fatalf("live project answered with the sandbox user: %s", r.Raw)
 		}
-		l.Mail.WaitFor(t, "sandbox@stytch.com", 1)
+		m := l.Mail.WaitFor(t, "sandbox@stytch.com", 1)
+		// A live project's session, JWT and key say live.
+		a := live.OK(t, http.MethodPost, "/v1/magic_links/authenticate", map[string]any{"token": latchtest.LinkToken(t, m), "session_duration_minutes": 60})
+		if !strings.HasPrefix(a.Str("session.session_id"), "session-live-") || !strings.HasPrefix(a.Str("method_id"), "email-live-") {
+			t.Errorf("live ids: %s", a.Raw)
+		}
+		set, _ := jwtFetchJWKS(t, l, live.ID)
+		if v := jwtMustVerify(t, a.Str("session_jwt"), set, live.ID, l.Clock.Now()); !strings.HasPrefix(v.KID, "jwk-live-") || v.Std.Issuer != "stytch.com/"+live.ID {
+			t.Errorf("live JWT kid %s iss %s", v.KID, v.Std.Issuer)
+		}
 	})
 }
 
