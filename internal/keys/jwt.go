@@ -161,8 +161,21 @@ func (k *Keys) checkClaims(projectID string, payload []byte) (Claims, error) {
 	if err := json.Unmarshal(payload, &raw); err != nil || raw == nil {
 		return Claims{}, fmt.Errorf("%w: payload is not a JSON object", ErrInvalid)
 	}
+	// The registered claims by their exact names only: decoding the payload
+	// into jwt.Claims would also take "ISS" or "ſub" (Unicode case
+	// folding) for iss or sub, and the last such key in the payload wins.
+	exact := map[string]any{}
+	for _, name := range []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"} {
+		if v, ok := raw[name]; ok {
+			exact[name] = v
+		}
+	}
+	registered, err := json.Marshal(exact)
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: registered claims: %v", ErrInvalid, err)
+	}
 	var std jwt.Claims
-	if err := json.Unmarshal(payload, &std); err != nil {
+	if err := json.Unmarshal(registered, &std); err != nil {
 		return Claims{}, fmt.Errorf("%w: registered claims: %v", ErrInvalid, err)
 	}
 	if want := "stytch.com/" + projectID; std.Issuer != want {
