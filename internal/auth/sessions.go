@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/latch-auth/latch/internal/keys"
 	"github.com/latch-auth/latch/internal/secret"
@@ -70,10 +71,13 @@ func mergeClaims(old, patch json.RawMessage) (json.RawMessage, error) {
 		return nil, ErrBadRequest.With("session_custom_claims must be a JSON object.")
 	}
 	for k := range p {
+		// Names are compared under Unicode case folding (as EqualFold and
+		// encoding/json do): a JSON decoder that maps claims to fields by
+		// name, as Go SDKs do, would take "ſub" or "EXP" for sub or exp.
 		switch {
-		case slices.Contains([]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}, k):
+		case slices.ContainsFunc([]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}, func(r string) bool { return strings.EqualFold(k, r) }):
 			return nil, ErrReservedClaims.With("session_custom_claims may not set the reserved claim %q.", k)
-		case strings.HasPrefix(k, "https://stytch.com/"):
+		case hasPrefixFold(k, "https://stytch.com/"):
 			return nil, ErrStytchClaims.With("session_custom_claims may not set %q.", k)
 		}
 	}
@@ -90,6 +94,12 @@ func mergeClaims(old, patch json.RawMessage) (json.RawMessage, error) {
 		return nil, ErrCustomClaimsTooLarge
 	}
 	return out, nil
+}
+
+// hasPrefixFold is strings.HasPrefix under Unicode case folding.
+func hasPrefixFold(s, prefix string) bool {
+	r, n := []rune(s), utf8.RuneCountInString(prefix)
+	return len(r) >= n && strings.EqualFold(string(r[:n]), prefix)
 }
 
 func mergeInto(dst, patch map[string]any) {
