@@ -273,6 +273,17 @@ func Test03JWTForgeries(t *testing.T) {
 				t.Errorf("%s attached an email to a session's user", name)
 			}
 		}
+		// Custom claims that a JSON decoder may take for a registered or
+		// Stytch claim (encoding/json folds case, ſ to s and K to k) are
+		// refused like the claims themselves, so no JWT carries them.
+		for _, name := range []string{"ISS", "Sub", "sUb", "\u017fub", "EXP", "Exp", "nBf", "Iat", "AUD", "JTI",
+			"HTTPS://STYTCH.COM/session", "https://\u017ftytch.com/session", "https://Stytch.com/session"} {
+			r := do(t, pa, http.MethodPost, "/v1/sessions/authenticate", `{"session_token":"`+attacker.Token+`","session_custom_claims":{"`+name+`":"`+victim.UserID+`"}}`)
+			refused(t, "custom claim "+name, r, http.StatusBadRequest, "")
+			if et := r.ErrorType(); et != "reserved_claims_in_custom_claims" && et != "stytch_claims_in_custom_claims" {
+				t.Errorf("custom claim %s: error_type %s", name, et)
+			}
+		}
 		if n := fetched.Load(); n != 0 {
 			t.Errorf("Latch fetched the attacker's key server %d times", n)
 		}
