@@ -161,6 +161,10 @@ func TestSeededSessionsAuthenticate(t *testing.T) {
 		if len(r.User.Emails) != 1 || r.User.Emails[0].Email != h.seed.emails[i] || !r.User.Emails[0].Verified {
 			t.Fatalf("seeded user %d has emails %+v", i, r.User.Emails)
 		}
+		if f := r.Session.AuthenticationFactors; len(f) != 1 || f[0].EmailFactor == nil ||
+			f[0].EmailFactor.EmailID != h.seed.emailIDs[i] || f[0].EmailFactor.EmailAddress != h.seed.emails[i] {
+			t.Fatalf("seeded session %d has factors %+v", i, f)
+		}
 		// By JWT the token comes back from the sealed copy.
 		code, body = h.do("POST", "/v1/sessions/authenticate", `{"session_jwt":"`+r.SessionJWT+`"}`)
 		if code != http.StatusOK {
