@@ -116,6 +116,9 @@ func (s *Service) LoginOrCreateMagicLink(ctx context.Context, p store.Project, r
 	if !p.Live && addr == SandboxEmail {
 		return LinkSent{UserID: SandboxUserID, EmailID: sandboxEmailID}, nil
 	}
+	if err := s.checkGivenRedirects(ctx, p, r.LoginMagicLinkURL, r.SignupMagicLinkURL); err != nil {
+		return LinkSent{}, err
+	}
 	if err := s.limitSend(ctx, p, addr); err != nil {
 		return LinkSent{}, err
 	}
@@ -176,6 +179,9 @@ func (s *Service) SendMagicLink(ctx context.Context, p store.Project, r EmailLin
 	}
 	if !p.Live && addr == SandboxEmail {
 		return LinkSent{UserID: SandboxUserID, EmailID: sandboxEmailID}, nil
+	}
+	if err := s.checkGivenRedirects(ctx, p, r.LoginMagicLinkURL, r.SignupMagicLinkURL); err != nil {
+		return LinkSent{}, err
 	}
 	if err := s.limitSend(ctx, p, addr); err != nil {
 		return LinkSent{}, err
@@ -349,6 +355,9 @@ func (s *Service) Invite(ctx context.Context, p store.Project, r InviteRequest) 
 	}
 	ttl, err := linkMinutes(r.InviteExpirationMinutes, defaultInviteLink)
 	if err != nil {
+		return LinkSent{}, err
+	}
+	if err := s.checkGivenRedirects(ctx, p, r.InviteMagicLinkURL); err != nil {
 		return LinkSent{}, err
 	}
 	if err := s.limitSend(ctx, p, addr); err != nil {
@@ -536,7 +545,7 @@ func (s *Service) AuthenticateMagicLink(ctx context.Context, p store.Project, r 
 			}
 			existing = &es
 		}
-		sess, token, err = s.finishLogin(ctx, tx, loginInput{project: p, userID: u.ID, factor: f, attrs: r.Attributes, opts: r.SessionOptions, existing: existing})
+		sess, token, err = s.finishLogin(ctx, tx, loginInput{project: p, userID: u.ID, roles: u.Roles, factor: f, attrs: r.Attributes, opts: r.SessionOptions, existing: existing})
 		return err
 	})
 	if err != nil {

@@ -371,7 +371,7 @@ func (s *Service) AuthenticateOTP(ctx context.Context, p store.Project, r Authen
 			}
 			existing = &es
 		}
-		sess, token, err = s.finishLogin(ctx, tx, loginInput{project: p, userID: u.ID, factor: f, attrs: r.Attributes, opts: r.SessionOptions, existing: existing})
+		sess, token, err = s.finishLogin(ctx, tx, loginInput{project: p, userID: u.ID, roles: u.Roles, factor: f, attrs: r.Attributes, opts: r.SessionOptions, existing: existing})
 		return err
 	})
 	if err != nil {

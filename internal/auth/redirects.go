@@ -81,3 +81,18 @@ func magicLinkURL(redirect, token string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// checkGivenRedirects refuses, before anything is counted or written, a
+// caller's URL that is not on the allow-list. (A missing URL is resolved to
+// the project's default later, with the link's kind.)
+func (s *Service) checkGivenRedirects(ctx context.Context, p store.Project, given ...string) error {
+	for _, g := range given {
+		if g == "" {
+			continue
+		}
+		if _, err := s.resolveRedirect(ctx, p, g, ErrNoLoginRedirect); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -167,6 +167,7 @@ func (s *Service) sessionFor(ctx context.Context, st store.Store, p store.Projec
 type loginInput struct {
 	project  store.Project
 	userID   string
+	roles    []string // the user's roles, carried into a new session
 	factor   store.Factor
 	attrs    *Attributes
 	opts     SessionOptions
@@ -226,7 +227,7 @@ func (s *Service) finishLogin(ctx context.Context, tx store.Store, in loginInput
 		ExpiresAt:      now.Add(time.Duration(*in.opts.SessionDurationMinutes) * time.Minute),
 		CustomClaims:   claims,
 		Factors:        []store.Factor{in.factor},
-		Roles:          []string{defaultRole},
+		Roles:          sessionRoles(in.roles),
 	}
 	if in.attrs != nil {
 		sess.IPAddress, sess.UserAgent = in.attrs.IPAddress, in.attrs.UserAgent
@@ -561,3 +562,15 @@ func jwtClaims(p store.Project, sess store.Session, iat time.Time) map[string]an
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
+
+// sessionRoles are stytch_user followed by the user's own roles (real
+// Stytch sessions carry ["stytch_user", "admin", …], open question 6).
+func sessionRoles(userRoles []string) []string {
+	out := []string{defaultRole}
+	for _, r := range userRoles {
+		if r != "" && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
