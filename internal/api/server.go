@@ -98,6 +98,10 @@ func (s *Server) routes() {
 	// of a path) are rewritten into envelopes by the recorder.
 }
 
+// requestTimeout bounds the work of one request, as the database's own
+// waits do (SQLite's busy_timeout is 10 s).
+const requestTimeout = 10 * time.Second
+
 // ServeHTTP runs the middleware chain: request id, recovery, body limit,
 // metrics and the access log, around the router.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -108,7 +112,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ri := &requestInfo{}
 	id := "request-id-" + env + "-" + uuid.NewString()
-	r = r.WithContext(withValues(r.Context(), id, ri))
+	// A deadline for the request's work: a database that stops answering
+	// (a host gone, a network partition) makes every query wait; with it
+	// the caller gets a 503 envelope instead of a hang.
+	ctx, cancel := context.WithTimeout(withValues(r.Context(), id, ri), requestTimeout)
+	defer cancel()
+	r = r.WithContext(ctx)
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	rec := &recorder{ResponseWriter: w, r: r}
 	panicked := false
