@@ -199,7 +199,7 @@ func Test08AtRest(t *testing.T) {
 			}
 			for _, c := range codes {
 				attacksTried.Add(1)
-				if regexp.MustCompile(`(^|[^0-9A-Za-z])`+c+`([^0-9A-Za-z]|$)`).Match(data) {
+				if regexp.MustCompile(`(^|[^0-9A-Za-z])` + c + `([^0-9A-Za-z]|$)`).Match(data) {
 					t.Errorf("%s holds the code %s in plain", where, c)
 				}
 				sum := sha256.Sum256([]byte(c))

@@ -124,7 +124,9 @@ func Test07BadInput(t *testing.T) {
 			{http.MethodPost, "/v1/otps/email/login_or_create", fresh("email"), reflect.TypeFor[auth.OTPSendRequest]()},
 			{http.MethodPost, "/v1/otps/authenticate", func() map[string]any { return map[string]any{"method_id": pid, "code": "000001"} }, reflect.TypeFor[auth.AuthenticateOTPRequest]()},
 			{http.MethodPost, "/v1/sessions/authenticate", func() map[string]any { return map[string]any{"session_token": me.Token} }, reflect.TypeFor[auth.AuthenticateSessionRequest]()},
-			{http.MethodPost, "/v1/sessions/revoke", func() map[string]any { return map[string]any{"session_id": "session-test-00000000-0000-0000-0000-000000000000"} }, reflect.TypeFor[auth.RevokeRequest]()},
+			{http.MethodPost, "/v1/sessions/revoke", func() map[string]any {
+				return map[string]any{"session_id": "session-test-00000000-0000-0000-0000-000000000000"}
+			}, reflect.TypeFor[auth.RevokeRequest]()},
 			{http.MethodDelete, "/v1/users/emails/" + eid, func() map[string]any { return map[string]any{} }, nil},
 		}
 		deep := func(n int, open, close string) string { return strings.Repeat(open, n) + strings.Repeat(close, n) }
