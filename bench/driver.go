@@ -87,7 +87,7 @@ type client struct {
 
 func newClient(addr, basic string, conns int) *client {
 	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}
-	return &client{base: "http://" + addr, basic: basic, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	return &client{base: "http://" + addr, basic: basic, http: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 }
 
 // call sends a request with a JSON body (nil for none) and decodes a 200

@@ -339,7 +339,12 @@ func (e *env) runBackend(ctx context.Context, backend string) (rows []row, err e
 	for _, sc := range e.cfg.scenarios {
 		r, err := b.scenario(ctx, sc)
 		if err != nil {
-			return rows, fmt.Errorf("%s: %w", sc.name, err)
+			if ctx.Err() != nil {
+				return rows, ctx.Err()
+			}
+			// One broken scenario is a finding, not the end of the run.
+			progress("%s: %s: FAILED: %v (latch's log: %s)", backend, sc.name, err, filepath.Join(dir, "latch.log"))
+			r.err = err
 		}
 		rows = append(rows, r)
 	}
@@ -469,12 +474,12 @@ func (b *backendRun) check(ctx context.Context, sc scenario, items string) error
 func (b *backendRun) scenario(ctx context.Context, sc scenario) (row, error) {
 	items, err := b.items(ctx, sc)
 	if err != nil {
-		return row{}, err
-	}
-	if err := b.check(ctx, sc, items); err != nil {
-		return row{}, fmt.Errorf("check request failed: %w", err)
+		return row{backend: b.backend, scenario: sc}, err
 	}
 	r := row{backend: b.backend, scenario: sc}
+	if err := b.check(ctx, sc, items); err != nil {
+		return r, fmt.Errorf("check request failed: %w", err)
+	}
 	for i := range 4 {
 		target, isBase := b.latch, i%2 == 0
 		if isBase {
@@ -499,7 +504,7 @@ func (b *backendRun) measure(ctx context.Context, sc scenario, target *proc, isB
 	pid := target.pid()
 	resetPeakRSS(pid)
 	pg := b.backend == sqlstore.BackendPostgres && !isBase
-	var db0 time.Duration
+	var db0 map[int]time.Duration
 	if pg {
 		db0 = postgresCPU()
 	}
@@ -541,7 +546,7 @@ func (b *backendRun) measure(ctx context.Context, sc scenario, target *proc, isB
 	}
 	m := measure{load: l, cpu: cpu1 - cpu0, rss: rss}
 	if pg {
-		m.dbCPU = postgresCPU() - db0
+		m.dbCPU = postgresCPUSince(db0)
 	}
 	if l.errors > 0 {
 		progress("%s: %s: %s: %d of %d requests failed", b.backend, sc.name, target.name, l.errors, l.errors+l.ops)

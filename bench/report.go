@@ -24,6 +24,7 @@ type row struct {
 	backend     string
 	scenario    scenario
 	base, latch []measure
+	err         error // the scenario could not be measured
 }
 
 // summary is the mean of a server's runs (the max for RSS).
@@ -131,6 +132,14 @@ func report(w io.Writer, cfg config, rows []row, took time.Duration, load0, load
 	fmt.Fprintln(w, "| backend | scenario | server | ops/s | p50 ms | p99 ms | p99.9 ms | CPU ms / 1k ops | peak RSS MiB |")
 	fmt.Fprintln(w, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, r := range rows {
+		if r.err != nil {
+			msg := strings.ReplaceAll(r.err.Error(), "|", "/")
+			if len(msg) > 160 {
+				msg = msg[:160] + "…"
+			}
+			fmt.Fprintf(w, "| %s | %s | latch | **failed**: %s | | | | | |\n", r.backend, r.scenario.name, msg)
+			continue
+		}
 		b, l := summarize(r.base), summarize(r.latch)
 		fmt.Fprintf(w, "| %s | %s | baseline | %s | %s | %s | %s | %s | %s |\n", r.backend, r.scenario.name,
 			num(b.rate), num(b.p50), num(b.p99), num(b.p999), num(b.cpuPer1k), num(b.rssMiB))
@@ -157,7 +166,7 @@ func report(w io.Writer, cfg config, rows []row, took time.Duration, load0, load
 func targets(w io.Writer, rows []row) {
 	find := func(backend, sc string) (summary, summary, bool) {
 		for _, r := range rows {
-			if r.backend == backend && r.scenario.name == sc {
+			if r.backend == backend && r.scenario.name == sc && r.err == nil {
 				return summarize(r.base), summarize(r.latch), true
 			}
 		}

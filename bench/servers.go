@@ -160,15 +160,16 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clockTick, nil
 }
 
-// postgresCPU sums utime + stime over every process named "postgres": an
-// approximation of the database's CPU (backends that exit in between are
-// lost, and other users of the same server count).
-func postgresCPU() time.Duration {
+// postgresCPU returns utime + stime of every process named "postgres", by
+// pid: with postgresCPUSince, an approximation of the database's CPU (a
+// backend that exits in between is lost, and other users of the same server
+// count).
+func postgresCPU() map[int]time.Duration {
+	out := map[int]time.Duration{}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return out
 	}
-	var total time.Duration
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -179,7 +180,20 @@ func postgresCPU() time.Duration {
 			continue
 		}
 		if t, err := cpuTime(pid); err == nil {
-			total += t
+			out[pid] = t
+		}
+	}
+	return out
+}
+
+// postgresCPUSince is the CPU the postgres processes used since before.
+func postgresCPUSince(before map[int]time.Duration) time.Duration {
+	var total time.Duration
+	for pid, t := range postgresCPU() {
+		if b, ok := before[pid]; ok && b <= t {
+			total += t - b
+		} else {
+			total += t // born meanwhile
 		}
 	}
 	return total
