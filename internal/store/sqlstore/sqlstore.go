@@ -58,6 +58,8 @@ type DB struct {
 	tx *sql.Tx
 	// touches group-commits TouchSession on SQLite (nil on PostgreSQL).
 	touches *toucher
+	// stmts caches prepared statements on SQLite (nil on PostgreSQL).
+	stmts *stmtCache
 }
 
 var _ store.Store = (*DB)(nil)
@@ -132,7 +134,7 @@ func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{d: sqliteDialect, w: w, r: w, touches: &toucher{}}
+	db := &DB{d: sqliteDialect, w: w, r: w, touches: &toucher{}, stmts: newStmtCache()}
 	// The writer connects first so that the file exists in WAL mode before
 	// any reader opens it.
 	if err := w.PingContext(ctx); err != nil {
@@ -230,6 +232,9 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) Close() error {
 	if db.tx != nil {
 		return nil
+	}
+	if db.stmts != nil {
+		db.stmts.close()
 	}
 	err := db.w.Close()
 	if db.r != db.w {
@@ -369,8 +374,21 @@ func rebind(query string) string {
 }
 
 func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := db.cached(ctx, db.w, query); st != nil {
+		res, err := st.ExecContext(ctx, args...)
+		return res, db.wrap(err)
+	}
 	res, err := db.writer().ExecContext(ctx, db.q(query), args...)
 	return res, db.wrap(err)
+}
+
+// cached returns a prepared statement for a query outside a transaction on
+// SQLite, or nil.
+func (db *DB) cached(ctx context.Context, pool *sql.DB, query string) *sql.Stmt {
+	if db.tx != nil || db.stmts == nil {
+		return nil
+	}
+	return db.stmts.get(ctx, pool, query)
 }
 
 // execOne runs a write that must change exactly one row; ErrNotFound if none.
@@ -399,15 +417,25 @@ func (db *DB) execCount(ctx context.Context, query string, args ...any) (int, er
 }
 
 func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := db.cached(ctx, db.r, query); st != nil {
+		rows, err := st.QueryContext(ctx, args...)
+		return rows, db.wrap(err)
+	}
 	rows, err := db.reader().QueryContext(ctx, db.q(query), args...)
 	return rows, db.wrap(err)
 }
 
 func (db *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := db.cached(ctx, db.r, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return db.reader().QueryRowContext(ctx, db.q(query), args...)
 }
 
 // writeRow runs a write with RETURNING on the writer.
 func (db *DB) writeRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := db.cached(ctx, db.w, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return db.writer().QueryRowContext(ctx, db.q(query), args...)
 }
