@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -83,6 +84,7 @@ type config struct {
 	jwtPool     int
 	keep        bool
 	postgresURL string
+	revision    string // what was built: commit, and whether the tree differed
 }
 
 func main() {
@@ -175,6 +177,7 @@ func run() error {
 	}
 	e := &env{cfg: cfg, tmp: tmp, wrk: wrk, masterB64: base64.StdEncoding.EncodeToString(master), ring: ring}
 
+	cfg.revision = revision(root)
 	started, load0 := time.Now(), loadAverage()
 	var rows []row
 	for _, b := range cfg.backends {
@@ -186,6 +189,22 @@ func run() error {
 	}
 	report(os.Stdout, cfg, rows, time.Since(started), load0, loadAverage())
 	return nil
+}
+
+// revision names the code under test: the commit, and how many tracked
+// files differed from it when it was built.
+func revision(root string) string {
+	head, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown (not a git checkout)"
+	}
+	rev := "commit " + strings.TrimSpace(string(head))
+	if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
+		if t := strings.TrimSpace(string(st)); t != "" {
+			rev += fmt.Sprintf(" with uncommitted changes to %d files", strings.Count(t, "\n")+1)
+		}
+	}
+	return rev
 }
 
 func progress(format string, args ...any) {

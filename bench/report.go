@@ -124,7 +124,7 @@ func report(w io.Writer, cfg config, rows []row, took time.Duration, load0, load
 	fmt.Fprintf(w, "%d sessions; %s per run, baseline and latch alternated (B, L, B, L), mean of 2 runs each; %d connections; "+
 		"%d CPUs (%s); %s; whole bench %s.\n", cfg.sessions, cfg.duration, cfg.connections, runtime.NumCPU(), cpuModel(),
 		runtime.Version(), took.Round(time.Second))
-	fmt.Fprintf(w, "Load average (1, 5, 15 min) at the start: %s; at the end: %s.\n", load0, load1)
+	fmt.Fprintf(w, "Latch built from %s. Load average (1, 5, 15 min) at the start: %s; at the end: %s.\n", cfg.revision, load0, load1)
 	fmt.Fprintf(w, "Load: wrk 4 (%d threads, closed loop, no coordinated-omission correction) for one-request scenarios; "+
 		"a Go closed-loop driver for logins (ops = whole logins: 2 requests + reading the outbox; their baseline is the "+
 		"bare lookup through the same driver). Ratios are latch ÷ baseline. CPU is the server process's; for PostgreSQL "+

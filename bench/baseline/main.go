@@ -36,7 +36,13 @@ type factor struct {
 	} `json:"email_factor"`
 }
 
+// sessionData is what the map holds per session; the reply is built from
+// it on each request, as Latch builds its reply from the rows it read.
 type sessionData struct {
+	sessionID, userID, emailID, email string
+}
+
+type session struct {
 	SessionID             string          `json:"session_id"`
 	UserID                string          `json:"user_id"`
 	AuthenticationFactors []factor        `json:"authentication_factors"`
@@ -46,7 +52,6 @@ type sessionData struct {
 	ExpiresAt             string          `json:"expires_at"`
 	Attributes            attributes      `json:"attributes"`
 	CustomClaims          json.RawMessage `json:"custom_claims"`
-	user                  *userData
 }
 
 type attributes struct {
@@ -79,18 +84,19 @@ type name struct {
 }
 
 type reply struct {
-	StatusCode   int          `json:"status_code"`
-	RequestID    string       `json:"request_id"`
-	Session      *sessionData `json:"session"`
-	SessionToken string       `json:"session_token"`
-	SessionJWT   string       `json:"session_jwt"`
-	User         *userData    `json:"user"`
+	StatusCode   int      `json:"status_code"`
+	RequestID    string   `json:"request_id"`
+	Session      session  `json:"session"`
+	SessionToken string   `json:"session_token"`
+	SessionJWT   string   `json:"session_jwt"`
+	User         userData `json:"user"`
 }
 
 type server struct {
 	id, secret []byte
 	sessions   map[string]*sessionData // key: string(SHA-256(token))
 	reqs       atomic.Uint64
+	ts, exp    string // the timestamps of every reply
 }
 
 func (s *server) authenticate(w http.ResponseWriter, r *http.Request) {
@@ -117,9 +123,20 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"status_code":404}`, http.StatusNotFound)
 		return
 	}
+	f := factor{Type: "magic_link", DeliveryMethod: "email", LastAuthenticatedAt: s.ts, CreatedAt: s.ts, UpdatedAt: s.ts}
+	f.EmailFactor.EmailID, f.EmailFactor.EmailAddress = sess.emailID, sess.email
 	out, err := json.Marshal(reply{
 		StatusCode: 200, RequestID: "request-id-test-" + strconv.FormatUint(s.reqs.Add(1), 10),
-		Session: sess, SessionToken: req.SessionToken, User: sess.user,
+		Session: session{
+			SessionID: sess.sessionID, UserID: sess.userID, AuthenticationFactors: []factor{f}, Roles: []string{"stytch_user"},
+			StartedAt: s.ts, LastAccessedAt: s.ts, ExpiresAt: s.exp, CustomClaims: json.RawMessage(`{}`),
+		},
+		SessionToken: req.SessionToken,
+		User: userData{
+			UserID: sess.userID, Emails: []email{{sess.emailID, sess.email, true}}, Status: "active",
+			PhoneNumbers: []struct{}{}, Roles: []string{}, CreatedAt: s.ts,
+			Trusted: json.RawMessage(`{}`), Untrusted: json.RawMessage(`{}`),
+		},
 	})
 	if err != nil {
 		http.Error(w, `{"status_code":500}`, http.StatusInternalServerError)
@@ -136,9 +153,6 @@ func load(path string) (map[string]*sessionData, error) {
 		return nil, err
 	}
 	defer f.Close()
-	now := time.Now().UTC().Truncate(time.Second)
-	ts := now.Format(time.RFC3339)
-	exp := now.Add(7 * 24 * time.Hour).Format(time.RFC3339)
 	m := map[string]*sessionData{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -147,17 +161,8 @@ func load(path string) (map[string]*sessionData, error) {
 		if len(p) != 5 {
 			return nil, fmt.Errorf("%s: want 5 tab-separated fields, got %q", path, sc.Text())
 		}
-		u := &userData{
-			UserID: p[2], Emails: []email{{p[3], p[4], true}}, Status: "active", PhoneNumbers: []struct{}{},
-			Roles: []string{}, CreatedAt: ts, Trusted: json.RawMessage(`{}`), Untrusted: json.RawMessage(`{}`),
-		}
-		f := factor{Type: "magic_link", DeliveryMethod: "email", LastAuthenticatedAt: ts, CreatedAt: ts, UpdatedAt: ts}
-		f.EmailFactor.EmailID, f.EmailFactor.EmailAddress = p[3], p[4]
 		h := sha256.Sum256([]byte(p[0]))
-		m[string(h[:])] = &sessionData{
-			SessionID: p[1], UserID: p[2], AuthenticationFactors: []factor{f}, Roles: []string{"stytch_user"},
-			StartedAt: ts, LastAccessedAt: ts, ExpiresAt: exp, CustomClaims: json.RawMessage(`{}`), user: u,
-		}
+		m[string(h[:])] = &sessionData{sessionID: p[1], userID: p[2], emailID: p[3], email: p[4]}
 	}
 	return m, sc.Err()
 }
@@ -172,7 +177,9 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s := &server{id: []byte(*project), secret: []byte(*secret), sessions: m}
+	now := time.Now().UTC().Truncate(time.Second)
+	s := &server{id: []byte(*project), secret: []byte(*secret), sessions: m,
+		ts: now.Format(time.RFC3339), exp: now.Add(7 * 24 * time.Hour).Format(time.RFC3339)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/sessions/authenticate", s.authenticate)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
