@@ -110,14 +110,11 @@ func (s *Service) LoginOrCreateMagicLink(ctx context.Context, p store.Project, r
 	if err != nil {
 		return LinkSent{}, err
 	}
-	if err := s.checkRedirects(ctx, p, r.LoginMagicLinkURL, r.SignupMagicLinkURL); err != nil {
+	if err := s.checkRedirects(ctx, s.store, p, r.LoginMagicLinkURL, r.SignupMagicLinkURL); err != nil {
 		return LinkSent{}, err
 	}
 	if !p.Live && addr == SandboxEmail {
 		return LinkSent{UserID: SandboxUserID, EmailID: sandboxEmailID}, nil
-	}
-	if err := s.checkGivenRedirects(ctx, p, r.LoginMagicLinkURL, r.SignupMagicLinkURL); err != nil {
-		return LinkSent{}, err
 	}
 	if err := s.limitSend(ctx, p, addr); err != nil {
 		return LinkSent{}, err
@@ -174,14 +171,11 @@ func (s *Service) SendMagicLink(ctx context.Context, p store.Project, r EmailLin
 	if err != nil {
 		return LinkSent{}, err
 	}
-	if err := s.checkRedirects(ctx, p, r.LoginMagicLinkURL, r.SignupMagicLinkURL); err != nil {
+	if err := s.checkRedirects(ctx, s.store, p, r.LoginMagicLinkURL, r.SignupMagicLinkURL); err != nil {
 		return LinkSent{}, err
 	}
 	if !p.Live && addr == SandboxEmail {
 		return LinkSent{UserID: SandboxUserID, EmailID: sandboxEmailID}, nil
-	}
-	if err := s.checkGivenRedirects(ctx, p, r.LoginMagicLinkURL, r.SignupMagicLinkURL); err != nil {
-		return LinkSent{}, err
 	}
 	if err := s.limitSend(ctx, p, addr); err != nil {
 		return LinkSent{}, err
@@ -306,7 +300,7 @@ func emailOf(u store.User, addr string) store.Email {
 
 // sendLink stores a new link and queues its email in the caller's transaction.
 func (s *Service) sendLink(ctx context.Context, tx store.Store, p store.Project, userID string, email store.Email, kind, given string, noDefault *Error, ttl time.Duration, challenge string, attrs *Attributes) error {
-	redirect, err := s.resolveRedirect(ctx, p, given, noDefault)
+	redirect, err := s.resolveRedirect(ctx, tx, p, given, noDefault)
 	if err != nil {
 		return err
 	}
@@ -357,7 +351,7 @@ func (s *Service) Invite(ctx context.Context, p store.Project, r InviteRequest) 
 	if err != nil {
 		return LinkSent{}, err
 	}
-	if err := s.checkGivenRedirects(ctx, p, r.InviteMagicLinkURL); err != nil {
+	if err := s.checkRedirects(ctx, s.store, p, r.InviteMagicLinkURL); err != nil {
 		return LinkSent{}, err
 	}
 	if err := s.limitSend(ctx, p, addr); err != nil {

@@ -30,8 +30,11 @@ func redirectKey(raw string) (string, bool) {
 // resolveRedirect returns the URL a link of this kind goes to: the caller's
 // URL if it is on the project's allow-list, else the project's default (the
 // oldest entry). noDefault is the error when neither exists.
-func (s *Service) resolveRedirect(ctx context.Context, p store.Project, given string, noDefault *Error) (string, error) {
-	urls, err := s.store.ListRedirectURLs(ctx, p.ID)
+//
+// st is the caller's store: inside a transaction it must be the
+// transaction's, or the read would wait for a second connection.
+func (s *Service) resolveRedirect(ctx context.Context, st store.Store, p store.Project, given string, noDefault *Error) (string, error) {
+	urls, err := st.ListRedirectURLs(ctx, p.ID)
 	if err != nil {
 		return "", storeErr(err, "list redirect urls")
 	}
@@ -57,12 +60,12 @@ func (s *Service) resolveRedirect(ctx context.Context, p store.Project, given st
 // whether or not the call ends up using it: a login URL is ignored for a new
 // user and a signup URL for an active one, so checking only the URL used
 // would tell the caller whether the address has a user.
-func (s *Service) checkRedirects(ctx context.Context, p store.Project, given ...string) error {
+func (s *Service) checkRedirects(ctx context.Context, st store.Store, p store.Project, given ...string) error {
 	for _, g := range given {
 		if g == "" {
 			continue
 		}
-		if _, err := s.resolveRedirect(ctx, p, g, ErrRedirectNotAllowed); err != nil {
+		if _, err := s.resolveRedirect(ctx, st, p, g, ErrRedirectNotAllowed); err != nil {
 			return err
 		}
 	}
@@ -80,19 +83,4 @@ func magicLinkURL(redirect, token string) string {
 	q.Set("token", token)
 	u.RawQuery = q.Encode()
 	return u.String()
-}
-
-// checkGivenRedirects refuses, before anything is counted or written, a
-// caller's URL that is not on the allow-list. (A missing URL is resolved to
-// the project's default later, with the link's kind.)
-func (s *Service) checkGivenRedirects(ctx context.Context, p store.Project, given ...string) error {
-	for _, g := range given {
-		if g == "" {
-			continue
-		}
-		if _, err := s.resolveRedirect(ctx, p, g, ErrNoLoginRedirect); err != nil {
-			return err
-		}
-	}
-	return nil
 }

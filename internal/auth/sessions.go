@@ -401,10 +401,14 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 			sess = cur
 			return nil
 		})
-	} else {
-		// The common case: a touch, maybe with a new expiry, which the
-		// store may group-commit with other requests' touches.
+	} else if newExpiry != nil {
+		// An extension: durable before the 200, group-committed with
+		// other requests' touches where the store can.
 		err = s.store.TouchSession(ctx, p.ID, sess.ID, now, newExpiry)
+	} else {
+		// The common case, on every request of every app: only
+		// last_accessed_at changes, which the store writes lazily.
+		s.store.NoteAccess(p.ID, sess.ID, now)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return SessionResult{}, ErrSessionNotFound

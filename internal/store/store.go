@@ -340,6 +340,12 @@ type Store interface {
 	// TouchSession sets last_accessed_at (and expires_at when non-nil) of a
 	// session; ErrNotFound if it is gone.
 	TouchSession(ctx context.Context, projectID, sessionID string, lastAccessed time.Time, expiresAt *time.Time) error
+	// NoteAccess records that a session was used at `at`, lazily: writes
+	// are coalesced (the latest per session) and committed in the
+	// background within about a second, never moving last_accessed_at
+	// backwards. A crash may lose the last second of notes; nothing else
+	// depends on them. It never blocks on the database.
+	NoteAccess(projectID, sessionID string, at time.Time)
 	DeleteSession(ctx context.Context, projectID, sessionID string) error
 	DeleteUserSessions(ctx context.Context, projectID, userID string) (int, error)
 	// DeleteExpired sweeps sessions, magic links and codes past their end.

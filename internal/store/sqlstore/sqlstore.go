@@ -60,6 +60,8 @@ type DB struct {
 	touches *toucher
 	// stmts caches prepared statements on SQLite (nil on PostgreSQL).
 	stmts *stmtCache
+	// notes coalesces NoteAccess writes (shared by transactional copies).
+	notes *accessNotes
 }
 
 var _ store.Store = (*DB)(nil)
@@ -134,7 +136,7 @@ func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{d: sqliteDialect, w: w, r: w, touches: &toucher{}, stmts: newStmtCache()}
+	db := &DB{d: sqliteDialect, w: w, r: w, touches: &toucher{}, stmts: newStmtCache(), notes: newAccessNotes()}
 	// The writer connects first so that the file exists in WAL mode before
 	// any reader opens it.
 	if err := w.PingContext(ctx); err != nil {
@@ -196,7 +198,7 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	w.SetMaxIdleConns(maxConns)
 	w.SetConnMaxLifetime(lifetime)
 	w.SetConnMaxIdleTime(idleTime)
-	db := &DB{d: postgresDialect, w: w, r: w}
+	db := &DB{d: postgresDialect, w: w, r: w, notes: newAccessNotes()}
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, db.wrap(fmt.Errorf("sqlstore: connect to postgres %s: %w", u.Redacted(), err))
@@ -233,6 +235,7 @@ func (db *DB) Close() error {
 	if db.tx != nil {
 		return nil
 	}
+	db.closeNotes()
 	if db.stmts != nil {
 		db.stmts.close()
 	}

@@ -260,6 +260,34 @@ var sessionBehaviours = []behaviour{
 		equal(t, "other", keys[0].KID, otherKey.KID)
 		sameTimePtr(t, "other RetiredAt", keys[0].RetiredAt, nil)
 	}},
+	{"NotedAccessLandsSoonAndNeverMovesBackwards", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		u := newUser(t, s, p.ID)
+		x := newSession(t, s, u)
+		gone := newSession(t, s, u)
+		must(t, s.DeleteSession(ctx(), p.ID, gone.ID))
+		later := x.LastAccessedAt.Add(time.Hour)
+		s.NoteAccess(p.ID, x.ID, later.Add(-time.Minute))
+		s.NoteAccess(p.ID, x.ID, later)
+		s.NoteAccess(p.ID, x.ID, later.Add(-2*time.Minute)) // older: ignored
+		s.NoteAccess(p.ID, gone.ID, later)                  // deleted: harmless
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, err := s.GetSession(ctx(), p.ID, x.ID)
+			must(t, err)
+			if got.LastAccessedAt.Equal(later) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("last_accessed_at is %v, want %v within 10 s", got.LastAccessedAt, later)
+			}
+			time.Sleep(20 * time.Millisecond) // polling for a background write, not waiting for time to pass
+		}
+		s.NoteAccess(p.ID, x.ID, later.Add(-time.Hour))
+		must(t, s.TouchSession(ctx(), p.ID, x.ID, later.Add(time.Second), nil)) // a later sync write
+		_, err := s.GetSession(ctx(), p.ID, gone.ID)
+		mustBe(t, err, store.ErrNotFound)
+	}},
 	{"ConcurrentTouchesAllLandAndATouchOfADeletedSessionIsNotFound", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
 		u := newUser(t, s, p.ID)
