@@ -117,53 +117,55 @@ func (db *DB) getUser(ctx context.Context, query string, args ...any) (store.Use
 }
 
 // loadMethods fills in the emails and phones of users (all of projectID)
-// with one query per table.
+// with one query over both tables: reading a user is on the hot path of
+// every authenticate.
 func (db *DB) loadMethods(ctx context.Context, projectID string, users []store.User) error {
 	if len(users) == 0 {
 		return nil
 	}
 	byID := make(map[string]*store.User, len(users))
-	args := []any{projectID}
+	ids := make([]any, 0, len(users))
 	for i := range users {
 		byID[users[i].ID] = &users[i]
-		args = append(args, users[i].ID)
+		ids = append(ids, users[i].ID)
 	}
 	in := placeholders(len(users))
-	rows, err := db.query(ctx, `SELECT `+emailColumns+` FROM emails
-		WHERE project_id = ? AND user_id IN (`+in+`) ORDER BY created_at, id`, args...)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		e, err := scanEmail(rows)
-		if err != nil {
-			rows.Close()
-			return db.wrap(err)
-		}
-		if u := byID[e.UserID]; u != nil {
-			u.Emails = append(u.Emails, e)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return db.wrap(err)
-	}
-	rows, err = db.query(ctx, `SELECT `+phoneColumns+` FROM phones
-		WHERE project_id = ? AND user_id IN (`+in+`) ORDER BY created_at, id`, args...)
+	args := append(append([]any{projectID}, ids...), append([]any{projectID}, ids...)...)
+	rows, err := db.query(ctx, `SELECT 'e', `+emailColumns+` FROM emails WHERE project_id = ? AND user_id IN (`+in+`)
+		UNION ALL
+		SELECT 'p', `+phoneColumns+` FROM phones WHERE project_id = ? AND user_id IN (`+in+`)
+		ORDER BY 7, 2`, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		p, err := scanPhone(rows)
-		if err != nil {
+		var kind string
+		var m method
+		var created int64
+		var pending sql.NullInt64
+		if err := rows.Scan(&kind, &m.id, &m.projectID, &m.userID, &m.value, &m.verified, &created, &pending); err != nil {
 			return db.wrap(err)
 		}
-		if u := byID[p.UserID]; u != nil {
-			u.Phones = append(u.Phones, p)
+		u := byID[m.userID]
+		if u == nil {
+			continue
+		}
+		if kind == "e" {
+			u.Emails = append(u.Emails, store.Email{ID: m.id, ProjectID: m.projectID, UserID: m.userID, Address: m.value,
+				Verified: m.verified, CreatedAt: fromMS(created), PendingUntil: timePtr(pending)})
+		} else {
+			u.Phones = append(u.Phones, store.Phone{ID: m.id, ProjectID: m.projectID, UserID: m.userID, Number: m.value,
+				Verified: m.verified, CreatedAt: fromMS(created), PendingUntil: timePtr(pending)})
 		}
 	}
 	return db.wrap(rows.Err())
+}
+
+// method is a row of emails or phones, which have the same shape.
+type method struct {
+	id, projectID, userID, value string
+	verified                     bool
 }
 
 // placeholders returns "?, ?, …" n times.
