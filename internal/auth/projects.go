@@ -108,16 +108,15 @@ func (s *Service) AuthenticateProject(ctx context.Context, projectID, sec string
 	if !strings.HasPrefix(sec, "secret-"+env+"-") {
 		return store.Project{}, ErrUnauthorizedCredentials
 	}
-	p, err := s.store.GetProject(ctx, projectID)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Project{}, ErrUnauthorizedCredentials
-	}
-	if err != nil {
-		return store.Project{}, storeErr(err, "get project")
-	}
+	// The secrets are read on every request, so a revoked secret, or a
+	// deleted project (whose secrets go with it), fails at once on every
+	// node; the project row itself may come from a short-lived cache.
 	secrets, err := s.store.ListProjectSecrets(ctx, projectID)
 	if err != nil {
 		return store.Project{}, storeErr(err, "list secrets")
+	}
+	if len(secrets) == 0 {
+		return store.Project{}, ErrUnauthorizedCredentials
 	}
 	h := secret.Hash(sec)
 	ok := false
@@ -130,6 +129,38 @@ func (s *Service) AuthenticateProject(ctx context.Context, projectID, sec string
 	if !ok {
 		return store.Project{}, ErrUnauthorizedCredentials
 	}
+	p, err := s.project(ctx, projectID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Project{}, ErrUnauthorizedCredentials
+	}
+	if err != nil {
+		return store.Project{}, storeErr(err, "get project")
+	}
+	return p, nil
+}
+
+// projectCacheTTL bounds how stale a cached project row (name, lock
+// settings) may be. Nothing that must take effect at once lives there.
+const projectCacheTTL = 5 * time.Second
+
+type cachedProject struct {
+	p  store.Project
+	at time.Time
+}
+
+// project reads a project row through a small cache.
+func (s *Service) project(ctx context.Context, id string) (store.Project, error) {
+	now := time.Now()
+	if v, ok := s.projects.Load(id); ok {
+		if c := v.(cachedProject); now.Sub(c.at) < projectCacheTTL {
+			return c.p, nil
+		}
+	}
+	p, err := s.store.GetProject(ctx, id)
+	if err != nil {
+		return store.Project{}, err
+	}
+	s.projects.Store(id, cachedProject{p: p, at: now})
 	return p, nil
 }
 

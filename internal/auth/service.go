@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/latch-auth/latch/internal/keys"
@@ -24,6 +25,8 @@ type Service struct {
 	notify func()
 	log    *slog.Logger
 	jwts   *jwtCache
+	// projects caches project rows by id (cachedProject values).
+	projects sync.Map
 }
 
 // Config wires a Service.
