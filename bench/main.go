@@ -102,7 +102,7 @@ func run() error {
 	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each timed run (whole seconds)")
 	flag.IntVar(&cfg.connections, "connections", 32, "concurrent connections (wrk -c; Go driver workers)")
 	flag.IntVar(&cfg.threads, "threads", runtime.NumCPU(), "wrk threads")
-	flag.StringVar(&cfg.profileDir, "cpuprofile-dir", "", "also profile latch (bench/profserve) during each wrk scenario and write DIR/latch-BACKEND-SCENARIO.pprof")
+	flag.StringVar(&cfg.profileDir, "cpuprofile-dir", "", "after the table's runs, run each scenario once more against latch with a CPU profile (bench/profserve) and write DIR/latch-BACKEND-SCENARIO.pprof")
 	flag.IntVar(&cfg.jwtPool, "jwts", 2000, "session JWTs fetched through the API for the jwt scenario (at most -sessions)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary folder (databases, logs, token files)")
 	flag.Parse()
@@ -373,9 +373,6 @@ func (e *env) runBackend(ctx context.Context, backend string) (rows []row, err e
 		}
 		latch = nil
 		for _, sc := range e.cfg.scenarios {
-			if sc.driven {
-				continue
-			}
 			if err := b.profile(ctx, sc); err != nil {
 				return rows, fmt.Errorf("profile %s: %w", sc.name, err)
 			}
@@ -595,7 +592,17 @@ func (b *backendRun) profile(ctx context.Context, sc scenario) error {
 		path = "/"
 	}
 	progress("%s: %s: profiling latch for %s", b.backend, sc.name, b.cfg.duration)
-	_, werr := runWrk(ctx, b.wrk, b.dir, sc.name, b.basic, "http://"+addr+path, items, b.cfg.threads, b.cfg.connections, b.cfg.duration)
+	var werr error
+	if sc.driven {
+		c := newClient(addr, b.basic, b.cfg.connections)
+		fn := loginOp(c, b.outbox, "profile")
+		if sc.name == "otp" {
+			fn = otpOp(c, b.outbox, "profile")
+		}
+		_, werr = drive(ctx, b.cfg.connections, b.cfg.duration, fn)
+	} else {
+		_, werr = runWrk(ctx, b.wrk, b.dir, sc.name, b.basic, "http://"+addr+path, items, b.cfg.threads, b.cfg.connections, b.cfg.duration)
+	}
 	if err := p.stop(); err != nil {
 		return err
 	}
