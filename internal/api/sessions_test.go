@@ -306,6 +306,9 @@ func TestRememberMeFor30DaysSinceYouLastSawMe(t *testing.T) {
 			t.Fatalf("shortened expires_at %v, want %v", got, want)
 		}
 		r = p.OK(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": token, "session_duration_minutes": 43200})
+		if got, want := sessTime(t, r, "session.expires_at"), l.Clock.Now().Add(thirtyDays); !got.Equal(want) {
+			t.Fatalf("lengthened expires_at %v, want %v", got, want)
+		}
 
 		// Not seen for 30 days: out.
 		l.Clock.Advance(thirtyDays)
