@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,9 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath)) // the latch binary Test09Crash built
+	}
 	fmt.Printf("attack: %d attacks tried, %d faults injected, %d lost\n",
 		attacksTried.Load(), faultsInjected.Load(), lost.Load())
 	os.Exit(code)
