@@ -47,14 +47,14 @@ func (c *command) parse(args []string) error {
 			if _, isList := f.Value.(*listFlag); isList {
 				for _, item := range strings.Split(v, ",") {
 					if item = strings.TrimSpace(item); item != "" {
-						if e := f.Value.Set(item); e != nil {
+						if e := c.fs.Set(f.Name, item); e != nil {
 							err = e
 						}
 					}
 				}
 				return
 			}
-			if e := f.Value.Set(v); e != nil {
+			if e := c.fs.Set(f.Name, v); e != nil {
 				err = fmt.Errorf("$%s: %w", envName(f.Name), e)
 			}
 		}

@@ -49,6 +49,7 @@ Usage: latch <command> [flags]
 Commands:
   serve                          run the server
   project create|list|delete     manage projects (tenants)
+  project settings               a project's lock and send limits
   project rotate-secret          add a project secret, or revoke one
   project redirect-urls add|list|remove
                                  the allow-list of magic-link URLs
@@ -220,6 +221,8 @@ func project(args []string, stdout, stderr io.Writer) error {
 		return projectList(args[1:], stdout)
 	case "delete":
 		return projectDelete(args[1:], stdout)
+	case "settings":
+		return projectSettings(args[1:], stdout)
 	case "rotate-secret":
 		return rotateSecret(args[1:], stdout)
 	case "redirect-urls":
@@ -541,4 +544,47 @@ func outbox(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%s\n\n", strings.TrimSpace(r.Text))
 	}
 	return nil
+}
+
+func projectSettings(args []string, stdout io.Writer) error {
+	c := newCommand("project settings", "", "Show a project's limits, or change them with the flags given. Every node applies a change within 5 seconds.")
+	db := databaseFlag(c)
+	mk, mkFile := masterKeyFlags(c)
+	id := c.fs.String("project", "", "project_id")
+	name := c.fs.String("name", "", "new project name")
+	threshold := c.fs.Int("lock-threshold", 0, "consecutive failed authentications that lock a user (1–100; Stytch's default 10)")
+	ttl := c.fs.Duration("lock-ttl", 0, "how long a lock lasts (5m–168h; default 1h)")
+	perRecipient := c.fs.Int("recipient-sends-per-minute", -1, "links and codes per minute to one address or number (0 = default, 5)")
+	perProject := c.fs.Int("project-sends-per-minute", -1, "links and codes per minute for the whole project (0 = default, 100000)")
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	a, err := openApp(*db, *mk, *mkFile)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	var set auth.ProjectSettings
+	c.fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "name":
+			set.Name = name
+		case "lock-threshold":
+			set.LockThreshold = threshold
+		case "lock-ttl":
+			set.LockTTL = ttl
+		case "recipient-sends-per-minute":
+			set.RecipientSendsPerMinute = perRecipient
+		case "project-sends-per-minute":
+			set.ProjectSendsPerMinute = perProject
+		}
+	})
+	p, err := a.Service.UpdateProjectSettings(context.Background(), *id, set)
+	if err != nil {
+		return fmt.Errorf("project %q: %w", *id, err)
+	}
+	return json.NewEncoder(stdout).Encode(map[string]any{
+		"project_id": p.ID, "name": p.Name, "lock_threshold": p.LockThreshold, "lock_ttl": p.LockTTL.String(),
+		"recipient_sends_per_minute": p.RecipientSendsPerMinute, "project_sends_per_minute": p.ProjectSendsPerMinute,
+	})
 }

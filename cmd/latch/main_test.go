@@ -891,3 +891,31 @@ func TestTheFirstStartHintPointsCurlAtALocalAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestProjectSettingsChangeTheSendLimitOfARunningServer(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, nil, "")
+	id, secret := s.firstProject(t)
+	r := mustLatch(t, dir, nil, "project", "settings", "--project", id, "--recipient-sends-per-minute", "2", "--lock-threshold", "3")
+	var got map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("settings output %q: %v", r.stdout, err)
+	}
+	if got["recipient_sends_per_minute"] != float64(2) || got["lock_threshold"] != float64(3) || got["project_sends_per_minute"] != float64(0) {
+		t.Fatalf("settings: %v", got)
+	}
+	// This server has not read the project since it started (nothing
+	// authenticated yet), so it applies the new limit to the first send.
+	body := `{"email":"limit@example.com"}`
+	for n := 1; n <= 2; n++ {
+		if rep := call(t, "POST", s.url("/v1/magic_links/email/login_or_create"), id, secret, body); rep.status != 200 {
+			t.Fatalf("send %d: %d %s", n, rep.status, rep.raw)
+		}
+	}
+	if rep := call(t, "POST", s.url("/v1/magic_links/email/login_or_create"), id, secret, body); rep.status != 429 || rep.body["error_type"] != "too_many_requests" {
+		t.Fatalf("third send in a minute with a limit of 2: %d %s", rep.status, rep.raw)
+	}
+	if r := latch(t, dir, nil, "project", "settings", "--project", id, "--lock-threshold", "0"); r.code == 0 {
+		t.Fatal("a lock threshold of 0 was accepted")
+	}
+}

@@ -67,14 +67,21 @@ func (s *Service) limitSend(ctx context.Context, p store.Project, recipient stri
 	if err != nil {
 		return storeErr(err, "count send")
 	}
-	if n > defaultRecipientPerMin {
+	recipientLimit, projectLimit := defaultRecipientPerMin, defaultProjectPerMin
+	if p.RecipientSendsPerMinute > 0 {
+		recipientLimit = p.RecipientSendsPerMinute
+	}
+	if p.ProjectSendsPerMinute > 0 {
+		projectLimit = p.ProjectSendsPerMinute
+	}
+	if n > recipientLimit {
 		return ErrTooManyRequests.With("Too many messages to this recipient; try again in a minute.")
 	}
 	n, err = s.store.CountHit(ctx, p.ID, "send:project", window)
 	if err != nil {
 		return storeErr(err, "count send")
 	}
-	if n > defaultProjectPerMin {
+	if n > projectLimit {
 		return ErrTooManyRequests.With("Too many messages from this project; try again in a minute.")
 	}
 	return nil

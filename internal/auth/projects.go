@@ -173,3 +173,53 @@ func ValidateRedirectURL(raw string) error {
 	}
 	return nil
 }
+
+// ProjectSettings are a project's tunable limits; nil fields stay as they are.
+type ProjectSettings struct {
+	Name                    *string
+	LockThreshold           *int           // consecutive failures that lock a user: 1–100
+	LockTTL                 *time.Duration // how long a lock lasts: 5 min–7 days
+	RecipientSendsPerMinute *int           // 0 = default (5)
+	ProjectSendsPerMinute   *int           // 0 = default (100,000)
+}
+
+// UpdateProjectSettings validates and writes settings. Nodes use them
+// within projectCacheTTL; this node at once.
+func (s *Service) UpdateProjectSettings(ctx context.Context, id string, set ProjectSettings) (store.Project, error) {
+	p, err := s.store.GetProject(ctx, id)
+	if err != nil {
+		return store.Project{}, err
+	}
+	if set.Name != nil {
+		p.Name = *set.Name
+	}
+	if v := set.LockThreshold; v != nil {
+		if *v < 1 || *v > 100 {
+			return store.Project{}, fmt.Errorf("lock threshold must be 1–100, not %d", *v)
+		}
+		p.LockThreshold = *v
+	}
+	if v := set.LockTTL; v != nil {
+		if *v < 5*time.Minute || *v > 7*24*time.Hour {
+			return store.Project{}, fmt.Errorf("lock TTL must be 5m–168h, not %v", *v)
+		}
+		p.LockTTL = *v
+	}
+	if v := set.RecipientSendsPerMinute; v != nil {
+		if *v < 0 {
+			return store.Project{}, errors.New("sends per minute cannot be negative")
+		}
+		p.RecipientSendsPerMinute = *v
+	}
+	if v := set.ProjectSendsPerMinute; v != nil {
+		if *v < 0 {
+			return store.Project{}, errors.New("sends per minute cannot be negative")
+		}
+		p.ProjectSendsPerMinute = *v
+	}
+	if err := s.store.UpdateProjectSettings(ctx, p); err != nil {
+		return store.Project{}, err
+	}
+	s.projects.Delete(id)
+	return p, nil
+}

@@ -40,6 +40,11 @@ type Project struct {
 	LockThreshold int
 	// LockTTL is how long a lock lasts (Stytch default 1 h).
 	LockTTL time.Duration
+	// RecipientSendsPerMinute and ProjectSendsPerMinute limit the messages
+	// (links and codes) sent to one address or number, and by the whole
+	// project, per minute; 0 = Latch's defaults.
+	RecipientSendsPerMinute int
+	ProjectSendsPerMinute   int
 }
 
 // ProjectSecret is one of a project's API secrets, stored only as SHA-256.
@@ -268,6 +273,8 @@ type Store interface {
 	GetProject(ctx context.Context, id string) (Project, error)
 	ListProjects(ctx context.Context) ([]Project, error)
 	DeleteProject(ctx context.Context, id string) error
+	// UpdateProjectSettings writes the name, lock settings and send limits.
+	UpdateProjectSettings(ctx context.Context, p Project) error
 	AddProjectSecret(ctx context.Context, s ProjectSecret) error
 	ListProjectSecrets(ctx context.Context, projectID string) ([]ProjectSecret, error)
 	DeleteProjectSecret(ctx context.Context, projectID, secretID string) error

@@ -22,6 +22,22 @@ var projectBehaviours = []behaviour{
 		equal(t, "LockThreshold", got.LockThreshold, 7)
 		equal(t, "LockTTL", got.LockTTL, 90*time.Minute)
 	}},
+	{"ProjectSettingsAreUpdated", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		p.Name, p.LockThreshold, p.LockTTL = "Renamed", 3, 10*time.Minute
+		p.RecipientSendsPerMinute, p.ProjectSendsPerMinute = 2, 50
+		must(t, s.UpdateProjectSettings(ctx(), p))
+		got, err := s.GetProject(ctx(), p.ID)
+		must(t, err)
+		equal(t, "Name", got.Name, "Renamed")
+		equal(t, "LockThreshold", got.LockThreshold, 3)
+		equal(t, "LockTTL", got.LockTTL, 10*time.Minute)
+		equal(t, "RecipientSendsPerMinute", got.RecipientSendsPerMinute, 2)
+		equal(t, "ProjectSendsPerMinute", got.ProjectSendsPerMinute, 50)
+		missing := p
+		missing.ID = id("project")
+		mustBe(t, s.UpdateProjectSettings(ctx(), missing), store.ErrNotFound)
+	}},
 	{"CreatingAProjectTwiceFailsWithAlreadyExists", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
 		mustBe(t, s.CreateProject(ctx(), p), store.ErrAlreadyExists)
