@@ -95,6 +95,20 @@ func (r EmailLinkRequest) validate() error {
 // LoginOrCreateMagicLink emails a login link to a known address, or creates
 // the user and emails a signup link. A pending user gets a signup link.
 func (s *Service) LoginOrCreateMagicLink(ctx context.Context, p store.Project, r EmailLinkRequest) (LinkSent, error) {
+	return s.emailLink(ctx, p, r, true)
+}
+
+// SendMagicLink emails a login link to an existing address. With user_id,
+// session_token or session_jwt, a new address is attached to that user,
+// unverified until the link is used (and removed if it never is).
+func (s *Service) SendMagicLink(ctx context.Context, p store.Project, r EmailLinkRequest) (LinkSent, error) {
+	return s.emailLink(ctx, p, r, false)
+}
+
+// emailLink is login_or_create (create set) and send: everything is
+// checked and the send counted before one transaction finds (or makes) the
+// user, stores the link and queues its email.
+func (s *Service) emailLink(ctx context.Context, p store.Project, r EmailLinkRequest, create bool) (LinkSent, error) {
 	addr, err := NormalizeEmail(r.Email)
 	if err != nil {
 		return LinkSent{}, err
@@ -121,20 +135,30 @@ func (s *Service) LoginOrCreateMagicLink(ctx context.Context, p store.Project, r
 	}
 	var out LinkSent
 	err = s.store.InTx(ctx, func(tx store.Store) error {
-		u, err := tx.GetUserByEmail(ctx, p.ID, addr)
+		var u store.User
+		var email store.Email
 		created := false
-		if errors.Is(err, store.ErrNotFound) {
-			u = s.newUser(p, r.CreateUserAsPending)
-			u.Emails = []store.Email{{ID: secret.ID("email", p.Live), ProjectID: p.ID, UserID: u.ID, Address: addr, CreatedAt: u.CreatedAt}}
-			if werr := tx.CreateUser(ctx, u); werr == nil {
-				created = true
-			} else if u, err = createdMeanwhile(ctx, tx, p, werr, store.ChannelEmail, addr); err != nil {
+		if create {
+			var err error
+			u, err = tx.GetUserByEmail(ctx, p.ID, addr)
+			if errors.Is(err, store.ErrNotFound) {
+				u = s.newUser(p, r.CreateUserAsPending)
+				u.Emails = []store.Email{{ID: secret.ID("email", p.Live), ProjectID: p.ID, UserID: u.ID, Address: addr, CreatedAt: u.CreatedAt}}
+				if werr := tx.CreateUser(ctx, u); werr == nil {
+					created = true
+				} else if u, err = createdMeanwhile(ctx, tx, p, werr, store.ChannelEmail, addr); err != nil {
+					return err
+				}
+			} else if err != nil {
 				return err
 			}
-		} else if err != nil {
-			return err
+			email = emailOf(u, addr)
+		} else {
+			var err error
+			if u, email, err = s.emailOwner(ctx, tx, p, addr, r.UserID, r.SessionToken, r.SessionJWT, loginTTL); err != nil {
+				return err
+			}
 		}
-		email := emailOf(u, addr)
 		kind, url, ttl, noDefault := store.MagicLinkLogin, r.LoginMagicLinkURL, loginTTL, ErrNoLoginRedirect
 		if created || u.Status == "pending" {
 			kind, url, ttl, noDefault = store.MagicLinkSignup, r.SignupMagicLinkURL, signupTTL, ErrNoSignupRedirect
@@ -143,57 +167,6 @@ func (s *Service) LoginOrCreateMagicLink(ctx context.Context, p store.Project, r
 			return err
 		}
 		out = LinkSent{UserID: u.ID, EmailID: email.ID, UserCreated: created}
-		return nil
-	})
-	if err != nil {
-		return LinkSent{}, storeErr(err, "login or create")
-	}
-	s.notify()
-	return out, nil
-}
-
-// SendMagicLink emails a login link to an existing address. With user_id,
-// session_token or session_jwt, a new address is attached to that user,
-// unverified until the link is used (and removed if it never is).
-func (s *Service) SendMagicLink(ctx context.Context, p store.Project, r EmailLinkRequest) (LinkSent, error) {
-	addr, err := NormalizeEmail(r.Email)
-	if err != nil {
-		return LinkSent{}, err
-	}
-	if err := r.validate(); err != nil {
-		return LinkSent{}, err
-	}
-	loginTTL, err := linkMinutes(r.LoginExpirationMinutes, defaultLoginLink)
-	if err != nil {
-		return LinkSent{}, err
-	}
-	signupTTL, err := linkMinutes(r.SignupExpirationMinutes, defaultSignupLink)
-	if err != nil {
-		return LinkSent{}, err
-	}
-	if err := s.checkRedirects(ctx, s.store, p, r.LoginMagicLinkURL, r.SignupMagicLinkURL); err != nil {
-		return LinkSent{}, err
-	}
-	if !p.Live && addr == SandboxEmail {
-		return LinkSent{UserID: SandboxUserID, EmailID: sandboxEmailID}, nil
-	}
-	if err := s.limitSend(ctx, p, addr); err != nil {
-		return LinkSent{}, err
-	}
-	var out LinkSent
-	err = s.store.InTx(ctx, func(tx store.Store) error {
-		owner, email, err := s.emailOwner(ctx, tx, p, addr, r.UserID, r.SessionToken, r.SessionJWT, loginTTL)
-		if err != nil {
-			return err
-		}
-		kind, url, ttl, noDefault := store.MagicLinkLogin, r.LoginMagicLinkURL, loginTTL, ErrNoLoginRedirect
-		if owner.Status == "pending" {
-			kind, url, ttl, noDefault = store.MagicLinkSignup, r.SignupMagicLinkURL, signupTTL, ErrNoSignupRedirect
-		}
-		if err := s.sendLink(ctx, tx, p, owner.ID, email, kind, url, noDefault, ttl, r.CodeChallenge, r.Attributes); err != nil {
-			return err
-		}
-		out = LinkSent{UserID: owner.ID, EmailID: email.ID}
 		return nil
 	})
 	if err != nil {
