@@ -136,29 +136,18 @@ func (s *Service) emailLink(ctx context.Context, p store.Project, r EmailLinkReq
 	var out LinkSent
 	err = s.store.InTx(ctx, func(tx store.Store) error {
 		var u store.User
-		var email store.Email
-		created := false
+		var emailID string
+		var created bool
+		var err error
 		if create {
-			var err error
-			u, err = tx.GetUserByEmail(ctx, p.ID, addr)
-			if errors.Is(err, store.ErrNotFound) {
-				u = s.newUser(p, r.CreateUserAsPending)
-				u.Emails = []store.Email{{ID: secret.ID("email", p.Live), ProjectID: p.ID, UserID: u.ID, Address: addr, CreatedAt: u.CreatedAt}}
-				if werr := tx.CreateUser(ctx, u); werr == nil {
-					created = true
-				} else if u, err = createdMeanwhile(ctx, tx, p, werr, store.ChannelEmail, addr); err != nil {
-					return err
-				}
-			} else if err != nil {
-				return err
-			}
-			email = emailOf(u, addr)
+			u, emailID, created, err = s.ownerOrNew(ctx, tx, p, store.ChannelEmail, addr, r.CreateUserAsPending)
 		} else {
-			var err error
-			if u, email, err = s.emailOwner(ctx, tx, p, addr, r.UserID, r.SessionToken, r.SessionJWT, loginTTL); err != nil {
-				return err
-			}
+			u, emailID, err = s.methodOwner(ctx, tx, p, store.ChannelEmail, addr, r.UserID, r.SessionToken, r.SessionJWT, loginTTL)
 		}
+		if err != nil {
+			return err
+		}
+		email := store.Email{ID: emailID, Address: addr}
 		kind, url, ttl, noDefault := store.MagicLinkLogin, r.LoginMagicLinkURL, loginTTL, ErrNoLoginRedirect
 		if created || u.Status == "pending" {
 			kind, url, ttl, noDefault = store.MagicLinkSignup, r.SignupMagicLinkURL, signupTTL, ErrNoSignupRedirect
@@ -174,38 +163,6 @@ func (s *Service) emailLink(ctx context.Context, p store.Project, r EmailLinkReq
 	}
 	s.notify()
 	return out, nil
-}
-
-// emailOwner finds the user an email send goes to. Without a user named by
-// id or session, the address must exist (404 email_not_found). With one, the
-// address must be that user's or nobody's; a new address is attached
-// unverified until pendingFor has passed.
-func (s *Service) emailOwner(ctx context.Context, tx store.Store, p store.Project, addr, userID, token, jwt string, pendingFor time.Duration) (store.User, store.Email, error) {
-	named, err := s.namedUser(ctx, tx, p, userID, token, jwt)
-	if err != nil {
-		return store.User{}, store.Email{}, err
-	}
-	owner, err := tx.GetUserByEmail(ctx, p.ID, addr)
-	switch {
-	case err == nil:
-		if named != nil && named.ID != owner.ID {
-			return store.User{}, store.Email{}, ErrDuplicateEmail
-		}
-		return owner, emailOf(owner, addr), nil
-	case !errors.Is(err, store.ErrNotFound):
-		return store.User{}, store.Email{}, err
-	case named == nil:
-		return store.User{}, store.Email{}, ErrEmailNotFound
-	}
-	if unverified(named.Emails, named.Phones) >= maxUnverifiedFactors {
-		return store.User{}, store.Email{}, ErrTooManyUnverified
-	}
-	until := s.Now().Add(max(pendingFor, attachWindow))
-	e := store.Email{ID: secret.ID("email", p.Live), ProjectID: p.ID, UserID: named.ID, Address: addr, CreatedAt: s.Now(), PendingUntil: &until}
-	if err := tx.AddEmail(ctx, e); err != nil {
-		return store.User{}, store.Email{}, userWriteErr(err)
-	}
-	return *named, e, nil
 }
 
 // attachWindow is how long an attached, unverified method waits for its

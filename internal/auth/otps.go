@@ -103,17 +103,10 @@ func (s *Service) SendOTP(ctx context.Context, p store.Project, channel string, 
 		var u store.User
 		var methodID string
 		var err error
-		switch {
-		case create:
+		if create {
 			u, methodID, out.UserCreated, err = s.ownerOrNew(ctx, tx, p, channel, recipient, r.CreateUserAsPending)
-		case channel == store.ChannelEmail:
-			var e store.Email
-			u, e, err = s.emailOwner(ctx, tx, p, recipient, r.UserID, r.SessionToken, r.SessionJWT, ttl)
-			methodID = e.ID
-		default:
-			var ph store.Phone
-			u, ph, err = s.phoneOwner(ctx, tx, p, recipient, r.UserID, r.SessionToken, r.SessionJWT, ttl)
-			methodID = ph.ID
+		} else {
+			u, methodID, err = s.methodOwner(ctx, tx, p, channel, recipient, r.UserID, r.SessionToken, r.SessionJWT, ttl)
 		}
 		if err != nil {
 			return err
@@ -147,13 +140,7 @@ func (s *Service) SendOTP(ctx context.Context, p store.Project, channel string, 
 
 // ownerOrNew finds the owner of a phone or email, or creates a user with it.
 func (s *Service) ownerOrNew(ctx context.Context, tx store.Store, p store.Project, channel, recipient string, pending bool) (store.User, string, bool, error) {
-	var u store.User
-	var err error
-	if channel == store.ChannelEmail {
-		u, err = tx.GetUserByEmail(ctx, p.ID, recipient)
-	} else {
-		u, err = tx.GetUserByPhone(ctx, p.ID, recipient)
-	}
+	u, err := userByMethod(ctx, tx, p, channel, recipient)
 	if err == nil {
 		return u, methodOf(u, channel, recipient), false, nil
 	}
@@ -183,16 +170,10 @@ func (s *Service) ownerOrNew(ctx context.Context, tx store.Store, p store.Projec
 // the caller getting duplicate_email or duplicate_phone_number for its own
 // address. Any other write error is returned as it is.
 func createdMeanwhile(ctx context.Context, tx store.Store, p store.Project, werr error, channel, recipient string) (store.User, error) {
-	var u store.User
-	var err error
-	switch {
-	case channel == store.ChannelEmail && errors.Is(werr, store.ErrDuplicateEmail):
-		u, err = tx.GetUserByEmail(ctx, p.ID, recipient)
-	case channel != store.ChannelEmail && errors.Is(werr, store.ErrDuplicatePhone):
-		u, err = tx.GetUserByPhone(ctx, p.ID, recipient)
-	default:
+	if !errors.Is(werr, duplicateOf(channel)) {
 		return store.User{}, userWriteErr(werr)
 	}
+	u, err := userByMethod(ctx, tx, p, channel, recipient)
 	if err != nil {
 		return store.User{}, userWriteErr(werr)
 	}
@@ -211,38 +192,71 @@ func methodOf(u store.User, channel, recipient string) string {
 	return ""
 }
 
-// phoneOwner is emailOwner for phone numbers.
-func (s *Service) phoneOwner(ctx context.Context, tx store.Store, p store.Project, number, userID, token, jwt string, pendingFor time.Duration) (store.User, store.Phone, error) {
+// userByMethod finds the user owning an email (channel email) or a phone
+// number (sms, whatsapp).
+func userByMethod(ctx context.Context, tx store.Store, p store.Project, channel, recipient string) (store.User, error) {
+	if channel == store.ChannelEmail {
+		return tx.GetUserByEmail(ctx, p.ID, recipient)
+	}
+	return tx.GetUserByPhone(ctx, p.ID, recipient)
+}
+
+func duplicateOf(channel string) error {
+	if channel == store.ChannelEmail {
+		return store.ErrDuplicateEmail
+	}
+	return store.ErrDuplicatePhone
+}
+
+// methodOwner finds the user a send (not login_or_create) goes to, and the
+// method's id. Without a user named by id or session, the email or phone
+// must exist (404 email_not_found / phone_number_not_found). With one, it
+// must be that user's or nobody's (400 duplicate_email /
+// duplicate_phone_number); a new one is attached unverified, and removed
+// if no authentication verifies it before pendingFor (at least
+// attachWindow) has passed.
+func (s *Service) methodOwner(ctx context.Context, tx store.Store, p store.Project, channel, recipient, userID, token, jwt string, pendingFor time.Duration) (store.User, string, error) {
+	notFound, duplicate := ErrPhoneNotFound, ErrDuplicatePhone
+	if channel == store.ChannelEmail {
+		notFound, duplicate = ErrEmailNotFound, ErrDuplicateEmail
+	}
 	named, err := s.namedUser(ctx, tx, p, userID, token, jwt)
 	if err != nil {
-		return store.User{}, store.Phone{}, err
+		return store.User{}, "", err
 	}
-	owner, err := tx.GetUserByPhone(ctx, p.ID, number)
+	owner, err := userByMethod(ctx, tx, p, channel, recipient)
 	switch {
 	case err == nil:
 		if named != nil && named.ID != owner.ID {
-			return store.User{}, store.Phone{}, ErrDuplicatePhone
+			return store.User{}, "", duplicate
 		}
-		for _, ph := range owner.Phones {
-			if ph.Number == number {
-				return owner, ph, nil
-			}
+		id := methodOf(owner, channel, recipient)
+		if id == "" {
+			return store.User{}, "", notFound
 		}
-		return store.User{}, store.Phone{}, ErrPhoneNotFound
+		return owner, id, nil
 	case !errors.Is(err, store.ErrNotFound):
-		return store.User{}, store.Phone{}, err
+		return store.User{}, "", err
 	case named == nil:
-		return store.User{}, store.Phone{}, ErrPhoneNotFound
+		return store.User{}, "", notFound
 	}
 	if unverified(named.Emails, named.Phones) >= maxUnverifiedFactors {
-		return store.User{}, store.Phone{}, ErrTooManyUnverified
+		return store.User{}, "", ErrTooManyUnverified
 	}
-	until := s.Now().Add(max(pendingFor, attachWindow))
-	ph := store.Phone{ID: secret.ID("phone-number", p.Live), ProjectID: p.ID, UserID: named.ID, Number: number, CreatedAt: s.Now(), PendingUntil: &until}
-	if err := tx.AddPhone(ctx, ph); err != nil {
-		return store.User{}, store.Phone{}, userWriteErr(err)
+	now := s.Now()
+	until := now.Add(max(pendingFor, attachWindow))
+	var id string
+	if channel == store.ChannelEmail {
+		id = secret.ID("email", p.Live)
+		err = tx.AddEmail(ctx, store.Email{ID: id, ProjectID: p.ID, UserID: named.ID, Address: recipient, CreatedAt: now, PendingUntil: &until})
+	} else {
+		id = secret.ID("phone-number", p.Live)
+		err = tx.AddPhone(ctx, store.Phone{ID: id, ProjectID: p.ID, UserID: named.ID, Number: recipient, CreatedAt: now, PendingUntil: &until})
 	}
-	return *named, ph, nil
+	if err != nil {
+		return store.User{}, "", userWriteErr(err)
+	}
+	return *named, id, nil
 }
 
 // AuthenticateOTPRequest is POST /v1/otps/authenticate.
