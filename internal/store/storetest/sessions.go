@@ -283,9 +283,29 @@ var sessionBehaviours = []behaviour{
 			}
 			time.Sleep(20 * time.Millisecond) // polling for a background write, not waiting for time to pass
 		}
-		s.NoteAccess(p.ID, x.ID, later.Add(-time.Hour))
-		must(t, s.TouchSession(ctx(), p.ID, x.ID, later.Add(time.Second), nil)) // a later sync write
-		_, err := s.GetSession(ctx(), p.ID, gone.ID)
+		// A note older than what is stored changes nothing: x was touched
+		// later meanwhile; y's note is noted after x's, so once y's lands,
+		// x's has been written too.
+		y := newSession(t, s, u)
+		must(t, s.TouchSession(ctx(), p.ID, x.ID, later.Add(time.Hour), nil))
+		s.NoteAccess(p.ID, x.ID, later.Add(30*time.Minute))
+		s.NoteAccess(p.ID, y.ID, later)
+		for {
+			got, err := s.GetSession(ctx(), p.ID, y.ID)
+			must(t, err)
+			if got.LastAccessedAt.Equal(later) {
+				break
+			}
+			if time.Now().After(deadline.Add(10 * time.Second)) {
+				t.Fatal("the note for the marker session never landed")
+			}
+			time.Sleep(20 * time.Millisecond) // polling for a background write
+		}
+		got, err := s.GetSession(ctx(), p.ID, x.ID)
+		must(t, err)
+		sameTime(t, "LastAccessedAt after an older note", got.LastAccessedAt, later.Add(time.Hour))
+		// A note for a session deleted meanwhile brought nothing back.
+		_, err = s.GetSession(ctx(), p.ID, gone.ID)
 		mustBe(t, err, store.ErrNotFound)
 	}},
 	{"ConcurrentTouchesAllLandAndATouchOfADeletedSessionIsNotFound", func(t *testing.T, s store.Store) {
