@@ -133,3 +133,13 @@ func unavailable(err error) bool {
 	}
 	return false
 }
+
+// isBusy reports a SQLite lock held by another connection or process.
+func isBusy(err error) bool {
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		c := liteErr.Code() & 0xff
+		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+	}
+	return false
+}

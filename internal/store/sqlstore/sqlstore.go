@@ -138,8 +138,20 @@ func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
 	w.SetConnMaxIdleTime(0)
 	db := &DB{d: sqliteDialect, w: w, r: w, touches: &toucher{}, stmts: newStmtCache(), notes: newAccessNotes()}
 	// The writer connects first so that the file exists in WAL mode before
-	// any reader opens it.
-	if err := w.PingContext(ctx); err != nil {
+	// any reader opens it. Switching a new file to WAL takes an exclusive
+	// lock, and SQLite answers SQLITE_BUSY at once (without its busy
+	// handler) to a second process doing the same at that moment, as a CLI
+	// command and a server starting together on a new file do: retry for
+	// as long as busy_timeout would have waited.
+	err = w.PingContext(ctx)
+	for wait, deadline := 5*time.Millisecond, time.Now().Add(10*time.Second); err != nil && isBusy(err) && time.Now().Before(deadline); wait = min(2*wait, 200*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		err = w.PingContext(ctx)
+	}
+	if err != nil {
 		w.Close()
 		return nil, db.wrap(fmt.Errorf("sqlstore: open sqlite %s: %w", path, err))
 	}
