@@ -221,6 +221,21 @@ func TestUnknownRouteIs404AndWrongMethodIs405(t *testing.T) {
 	})
 }
 
+// TestAPathWithDotSegmentsIsNotRedirected: the router would answer a path
+// such as /v1/users/./x with a 301 to the cleaned path, and a client that
+// follows it turns its POST into a GET. Latch answers 404 instead, in the
+// envelope (found by FuzzRequestDecoding).
+func TestAPathWithDotSegmentsIsNotRedirected(t *testing.T) {
+	fndOnEveryBackend(t, func(t *testing.T, l *latchtest.Latch) {
+		p := l.NewProject(t, "dots")
+		for _, path := range []string{"/v1/users/phone_numbers/.", "/v1/users/./search", "/v1//users", "/v1/users/x/..", "/v1/sessions/jwks/../authenticate"} {
+			for _, m := range []string{"GET", "POST", "DELETE"} {
+				fndCheckError(t, p.Do(t, m, path, "{}"), 404, "route_not_found")
+			}
+		}
+	})
+}
+
 func TestMalformedJSONIsABadRequest(t *testing.T) {
 	fndOnEveryBackend(t, func(t *testing.T, l *latchtest.Latch) {
 		p := l.NewProject(t, "malformed")

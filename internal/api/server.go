@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -155,7 +156,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, r, auth.ErrBadRequest.With("The path and query must be UTF-8 without NUL characters."))
 		return
 	}
+	if !canonicalPath(r.URL.Path) {
+		// The router would answer a 301 to the cleaned path, a redirect
+		// that turns a client's POST into a GET. No route of the API has
+		// an empty, "." or ".." segment, so the answer is a plain 404.
+		writeError(rec, r, auth.ErrRouteNotFound)
+		return
+	}
 	s.mux.ServeHTTP(rec, r)
+}
+
+// canonicalPath reports whether p is already what the router's path
+// cleaning would make of it (path.Clean, keeping a trailing slash).
+func canonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // recorder notes the status and turns the router's plain-text 405 into a
