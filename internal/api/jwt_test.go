@@ -230,9 +230,48 @@ func TestSessionJWTExpiryAndRefresh(t *testing.T) {
 	})
 }
 
+// TestARecentJWTIsServedAgainWithThreeMinutesLeft: signing is the costly
+// part of sessions/authenticate, so the JWT of an unchanged session is served
+// again for up to 2 minutes after it was minted, and a served JWT always has
+// at least 3 of its 5 minutes left. After that, a new one is minted.
+func TestARecentJWTIsServedAgainWithThreeMinutesLeft(t *testing.T) {
+	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
+		p := l.NewProject(t, "Reuse")
+		login := sessLogin(t, l, p, "ria@example.com", 60)
+		set, _ := jwtFetchJWKS(t, l, p.ID)
+		tok := login.Str("session_token")
+		first := login.Str("session_jwt")
+
+		l.Clock.Advance(2*time.Minute - time.Second)
+		r := p.OK(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": tok})
+		if r.Str("session_jwt") != first {
+			t.Fatal("a 119 s old JWT of an unchanged session was not served again")
+		}
+		v := jwtMustVerify(t, first, set, p.ID, l.Clock.Now())
+		if left := v.Std.Expiry.Time().Sub(l.Clock.Now()); left < 3*time.Minute {
+			t.Fatalf("the JWT served again has %v left, want at least 3 minutes", left)
+		}
+
+		l.Clock.Advance(2 * time.Second)
+		r = p.OK(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": tok})
+		next := r.Str("session_jwt")
+		if next == first {
+			t.Fatal("a 121 s old JWT was served again")
+		}
+		v = jwtMustVerify(t, next, set, p.ID, l.Clock.Now())
+		if !v.Std.IssuedAt.Time().Equal(l.Clock.Now()) || v.Std.Expiry.Time().Sub(l.Clock.Now()) != 5*time.Minute {
+			t.Fatalf("new JWT iat %v exp %v, want iat now and 5 minutes of life", v.Std.IssuedAt.Time(), v.Std.Expiry.Time())
+		}
+
+		// A revoked session gets no JWT at all, recent or not.
+		p.OK(t, http.MethodPost, "/v1/sessions/revoke", map[string]any{"session_token": tok})
+		sessGone(t, p, "session_token", tok)
+	})
+}
+
 // A JWT never claims a later expiry than its session has, even when the
 // session was shortened moments after a JWT was minted (the JWT of an
-// unchanged session may be served again for up to 30 s: internal/auth/jwt.go).
+// unchanged session may be served again for up to 2 minutes: internal/auth/jwt.go).
 func TestShortenedSessionGetsAJWTThatEndsWithIt(t *testing.T) {
 	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
 		p := l.NewProject(t, "Shorten")
@@ -359,7 +398,7 @@ func TestSigningKeyRotation(t *testing.T) {
 		}
 
 		// At once, even for the unchanged session whose JWT was minted
-		// moments ago (and could otherwise be served again for 30 s).
+		// moments ago (and could otherwise be served again for 2 minutes).
 		r := p.OK(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": before.Str("session_token")})
 		if h := jwtHeader(t, r.Str("session_jwt")); h["kid"] != nk.KID {
 			t.Fatalf("JWT right after rotation signed with %v, want the new key %s", h["kid"], nk.KID)

@@ -13,14 +13,21 @@ import (
 )
 
 // jwtReuseWindow is how long a minted JWT may be served again for the same,
-// unchanged session. Signing costs about 1 ms of CPU; sessions/authenticate
-// runs on every request of every app. A reused JWT carries a
+// unchanged session. Signing costs about 1 ms of CPU and sessions/authenticate
+// runs on every request of every app, so an active session is signed for at
+// most once per window instead of on every call.
+//
+// Two minutes because a session JWT lives five (exp = iat + 300): a JWT
+// served again still has at least three minutes left, so a client that
+// refreshes its session every three minutes, as Stytch's frontend SDKs do,
+// always holds one that verifies locally. A reused JWT carries a
 // last_accessed_at up to this old, and never a later expiry than the
 // session has: a session extended since may be served the older JWT (whose
 // expiry is earlier), a session shortened since gets a new one, and any
 // change to its factors, claims, roles or attributes changes its
-// fingerprint and mints anew.
-const jwtReuseWindow = 30 * time.Second
+// fingerprint and mints anew. Revocation is unaffected: a revoked session
+// is refused before any JWT is looked up.
+const jwtReuseWindow = 2 * time.Minute
 
 type cachedJWT struct {
 	jwt         string
@@ -31,8 +38,9 @@ type cachedJWT struct {
 }
 
 type jwtCache struct {
-	mu sync.Mutex
-	m  map[string]cachedJWT
+	mu    sync.Mutex
+	m     map[string]cachedJWT
+	swept time.Time // when stale entries were last dropped
 }
 
 func newJWTCache() *jwtCache { return &jwtCache{m: map[string]cachedJWT{}} }
@@ -76,17 +84,37 @@ func (s *Service) sessionJWT(ctx context.Context, p store.Project, sess store.Se
 	if err != nil {
 		return "", err
 	}
-	s.jwts.mu.Lock()
-	if len(s.jwts.m) > 100000 {
-		for k, v := range s.jwts.m {
-			if now.Sub(v.iat) >= jwtReuseWindow {
-				delete(s.jwts.m, k)
+	s.jwts.put(sess.ID, cachedJWT{jwt: jwt, kid: headerKID(jwt), fingerprint: fp, iat: now, expiresAt: sess.ExpiresAt}, now)
+	return jwt, nil
+}
+
+// jwtCacheMax bounds the cache: about 1.2 KB a JWT, so some 120 MB at most.
+// Sessions beyond it are simply signed for again.
+const jwtCacheMax = 100_000
+
+// put stores c for a session. Past jwtCacheMax it drops the stale entries
+// (at most once a second, as that walks the map), and if every entry is
+// still fresh, arbitrary ones, down to nine tenths of the bound.
+func (c *jwtCache) put(sessionID string, v cachedJWT, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= jwtCacheMax {
+		if now.Sub(c.swept) >= time.Second || now.Before(c.swept) {
+			c.swept = now
+			for k, e := range c.m {
+				if now.Sub(e.iat) >= jwtReuseWindow || now.Before(e.iat) {
+					delete(c.m, k)
+				}
 			}
 		}
+		for k := range c.m {
+			if len(c.m) < jwtCacheMax*9/10 {
+				break
+			}
+			delete(c.m, k)
+		}
 	}
-	s.jwts.m[sess.ID] = cachedJWT{jwt: jwt, kid: headerKID(jwt), fingerprint: fp, iat: now, expiresAt: sess.ExpiresAt}
-	s.jwts.mu.Unlock()
-	return jwt, nil
+	c.m[sessionID] = v
 }
 
 // headerKID reads the kid of a JWT this node just signed; "" if unreadable
