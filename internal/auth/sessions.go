@@ -126,38 +126,70 @@ func mergeInto(dst, patch map[string]any) {
 // attaching a factor or attaching a method. It returns ErrSessionNotFound
 // for anything that does not name a live session of the project.
 func (s *Service) sessionFor(ctx context.Context, st store.Store, p store.Project, token, jwt string) (store.Session, error) {
-	now := s.Now()
+	hash, id, subject, err := s.sessionKey(ctx, p, token, jwt)
+	if err != nil {
+		return store.Session{}, err
+	}
 	var sess store.Session
-	var err error
+	if hash != nil {
+		sess, err = st.GetSessionByTokenHash(ctx, p.ID, hash)
+	} else {
+		sess, err = st.GetSession(ctx, p.ID, id)
+	}
+	return s.liveSession(sess, subject, err)
+}
+
+// sessionWithUserFor is sessionFor for sessions/authenticate: the session
+// and its user in one read of the store.
+func (s *Service) sessionWithUserFor(ctx context.Context, p store.Project, token, jwt string) (store.Session, store.User, error) {
+	hash, id, subject, err := s.sessionKey(ctx, p, token, jwt)
+	if err != nil {
+		return store.Session{}, store.User{}, err
+	}
+	sess, u, err := s.store.GetSessionWithUser(ctx, p.ID, hash, id)
+	if sess, err = s.liveSession(sess, subject, err); err != nil {
+		return store.Session{}, store.User{}, err
+	}
+	return sess, s.withLockState(u), nil
+}
+
+// sessionKey checks the arguments that name a session: the hash of a
+// token, or else the session id and subject of a JWT that verifies.
+func (s *Service) sessionKey(ctx context.Context, p store.Project, token, jwt string) (hash []byte, id, subject string, err error) {
 	switch {
 	case token != "" && jwt != "":
-		return store.Session{}, ErrTooManySessionArgs
+		return nil, "", "", ErrTooManySessionArgs
 	case token != "":
-		sess, err = st.GetSessionByTokenHash(ctx, p.ID, secret.Hash(token))
+		return secret.Hash(token), "", "", nil
 	case jwt != "":
 		claims, verr := s.keys.Verify(ctx, p.ID, jwt)
 		switch {
 		case errors.Is(verr, keys.ErrMalformed):
-			return store.Session{}, ErrUnableToParseJWT
+			return nil, "", "", ErrUnableToParseJWT
 		case errors.Is(verr, keys.ErrInvalid):
-			return store.Session{}, ErrSessionNotFound
+			return nil, "", "", ErrSessionNotFound
 		case verr != nil:
-			return store.Session{}, storeErr(verr, "verify session jwt")
+			return nil, "", "", storeErr(verr, "verify session jwt")
 		}
-		sess, err = st.GetSession(ctx, p.ID, claims.SessionID)
-		if err == nil && sess.UserID != claims.Subject {
-			return store.Session{}, ErrSessionNotFound
-		}
+		return nil, claims.SessionID, claims.Subject, nil
 	default:
-		return store.Session{}, ErrNoSessionArgs
+		return nil, "", "", ErrNoSessionArgs
 	}
+}
+
+// liveSession turns a session read into ErrSessionNotFound unless it is a
+// live session (of the JWT's subject, when one named it).
+func (s *Service) liveSession(sess store.Session, subject string, err error) (store.Session, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Session{}, ErrSessionNotFound
 	}
 	if err != nil {
 		return store.Session{}, storeErr(err, "get session")
 	}
-	if !sess.ExpiresAt.After(now) {
+	if subject != "" && sess.UserID != subject {
+		return store.Session{}, ErrSessionNotFound
+	}
+	if !sess.ExpiresAt.After(s.Now()) {
 		return store.Session{}, ErrSessionNotFound
 	}
 	return sess, nil
@@ -354,7 +386,7 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 		jwt, err := s.sessionJWT(ctx, p, sess, false)
 		return SessionResult{Session: &sess, Token: sandboxSessionOK, JWT: jwt, User: s.sandboxUser(p)}, err
 	}
-	sess, err := s.sessionFor(ctx, s.store, p, r.SessionToken, r.SessionJWT)
+	sess, u, err := s.sessionWithUserFor(ctx, p, r.SessionToken, r.SessionJWT)
 	if err != nil {
 		return SessionResult{}, err
 	}
@@ -424,9 +456,11 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 		}
 		token = string(b)
 	}
-	u, err := s.GetUser(ctx, p, sess.UserID)
-	if err != nil {
-		return SessionResult{}, err
+	if claimsChanged {
+		// The user as it is after the write, as every other path answers.
+		if u, err = s.GetUser(ctx, p, sess.UserID); err != nil {
+			return SessionResult{}, err
+		}
 	}
 	jwt, err := s.sessionJWT(ctx, p, sess, false)
 	if err != nil {

@@ -339,6 +339,11 @@ type Store interface {
 	CreateSession(ctx context.Context, s Session) error
 	GetSession(ctx context.Context, projectID, sessionID string) (Session, error)
 	GetSessionByTokenHash(ctx context.Context, projectID string, tokenHash []byte) (Session, error)
+	// GetSessionWithUser returns a session, by token hash when tokenHash is
+	// not nil and else by id, expired or not, with its user as GetUser
+	// reads it, in one read: sessions/authenticate's path. ErrNotFound if
+	// either is missing.
+	GetSessionWithUser(ctx context.Context, projectID string, tokenHash []byte, sessionID string) (Session, User, error)
 	// ListSessions returns the user's sessions that expire after now.
 	ListSessions(ctx context.Context, projectID, userID string, now time.Time) ([]Session, error)
 	// UpdateSession writes last_accessed_at, expires_at, custom claims,

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/latch-auth/latch/internal/store"
@@ -10,26 +11,43 @@ import (
 const sessionColumns = `id, project_id, user_id, token_hash, token_sealed, started_at, last_accessed_at, expires_at,
 	ip_address, user_agent, custom_claims, factors, roles`
 
+// sessionColumnsOfS is sessionColumns with the table alias s.
+var sessionColumnsOfS = func() string {
+	cols := strings.Split(sessionColumns, ",")
+	for i, c := range cols {
+		cols[i] = "s." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}()
+
 func scanSession(s rowScanner) (store.Session, error) {
 	var x store.Session
+	dest, finish := sessionTarget(&x)
+	if err := s.Scan(dest...); err != nil {
+		return store.Session{}, err
+	}
+	return x, finish()
+}
+
+// sessionTarget returns the scan destinations of sessionColumns and what
+// turns them into *x once scanned.
+func sessionTarget(x *store.Session) ([]any, func() error) {
 	var started, accessed, expires int64
 	var claims, factors, roles string
-	if err := s.Scan(&x.ID, &x.ProjectID, &x.UserID, &x.TokenHash, &x.TokenSealed, &started, &accessed, &expires,
-		&x.IPAddress, &x.UserAgent, &claims, &factors, &roles); err != nil {
-		return store.Session{}, err
+	dest := []any{&x.ID, &x.ProjectID, &x.UserID, &x.TokenHash, &x.TokenSealed, &started, &accessed, &expires,
+		&x.IPAddress, &x.UserAgent, &claims, &factors, &roles}
+	return dest, func() error {
+		x.StartedAt = fromMS(started)
+		x.LastAccessedAt = fromMS(accessed)
+		x.ExpiresAt = fromMS(expires)
+		x.CustomClaims = rawObject(claims)
+		var err error
+		if x.Factors, err = decodeList[store.Factor](factors); err != nil {
+			return err
+		}
+		x.Roles, err = decodeList[string](roles)
+		return err
 	}
-	x.StartedAt = fromMS(started)
-	x.LastAccessedAt = fromMS(accessed)
-	x.ExpiresAt = fromMS(expires)
-	x.CustomClaims = rawObject(claims)
-	var err error
-	if x.Factors, err = decodeList[store.Factor](factors); err != nil {
-		return store.Session{}, err
-	}
-	if x.Roles, err = decodeList[string](roles); err != nil {
-		return store.Session{}, err
-	}
-	return x, nil
 }
 
 // CreateSession stores s; ErrNotFound if its user does not exist.
@@ -59,6 +77,32 @@ func (db *DB) GetSessionByTokenHash(ctx context.Context, projectID string, token
 	s, err := scanSession(db.queryRow(ctx, `SELECT `+sessionColumns+` FROM sessions
 		WHERE project_id = ? AND token_hash = ?`, projectID, tokenHash))
 	return s, db.wrap(err)
+}
+
+// GetSessionWithUser implements store.Store: the session, its user and the
+// user's emails and phones in one query.
+func (db *DB) GetSessionWithUser(ctx context.Context, projectID string, tokenHash []byte, sessionID string) (store.Session, store.User, error) {
+	var x store.Session
+	var u store.User
+	sdest, sfinish := sessionTarget(&x)
+	udest, ufinish := db.userWithMethodsTarget(&u)
+	by, key := "s.id = ?", any(sessionID)
+	if tokenHash != nil {
+		by, key = "s.token_hash = ?", tokenHash
+	}
+	err := db.queryRow(ctx, `SELECT `+sessionColumnsOfS+`, `+userColumns+`, `+db.d.methodsJSON()+`
+		FROM sessions s JOIN users u ON u.project_id = s.project_id AND u.id = s.user_id
+		WHERE s.project_id = ? AND `+by, projectID, key).Scan(append(sdest, udest...)...)
+	if err != nil {
+		return store.Session{}, store.User{}, db.wrap(err)
+	}
+	if err := sfinish(); err != nil {
+		return store.Session{}, store.User{}, err
+	}
+	if err := ufinish(); err != nil {
+		return store.Session{}, store.User{}, err
+	}
+	return x, u, nil
 }
 
 // ListSessions returns the user's sessions that expire after now, oldest first.

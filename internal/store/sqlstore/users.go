@@ -1,9 +1,13 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,27 +19,37 @@ const userColumns = `u.id, u.project_id, u.external_id, u.status, u.first_name, 
 
 func scanUser(s rowScanner) (store.User, error) {
 	var u store.User
+	dest, finish := userTarget(&u)
+	if err := s.Scan(dest...); err != nil {
+		return store.User{}, err
+	}
+	return u, finish()
+}
+
+// userTarget returns the scan destinations of userColumns and what turns
+// them into *u once scanned.
+func userTarget(u *store.User) ([]any, func() error) {
 	var ext sql.NullString
 	var trusted, untrusted, roles string
 	var created int64
 	var lockCreated, lockExpires sql.NullInt64
-	if err := s.Scan(&u.ID, &u.ProjectID, &ext, &u.Status, &u.FirstName, &u.MiddleName, &u.LastName,
-		&trusted, &untrusted, &roles, &created, &u.FailedAuths, &lockCreated, &lockExpires); err != nil {
-		return store.User{}, err
+	dest := []any{&u.ID, &u.ProjectID, &ext, &u.Status, &u.FirstName, &u.MiddleName, &u.LastName,
+		&trusted, &untrusted, &roles, &created, &u.FailedAuths, &lockCreated, &lockExpires}
+	return dest, func() error {
+		u.ExternalID = ext.String
+		u.TrustedMetadata = rawObject(trusted)
+		u.UntrustedMetadata = rawObject(untrusted)
+		var err error
+		if u.Roles, err = decodeList[string](roles); err != nil {
+			return err
+		}
+		u.CreatedAt = fromMS(created)
+		u.LockCreatedAt = timePtr(lockCreated)
+		u.LockExpiresAt = timePtr(lockExpires)
+		u.Emails = []store.Email{}
+		u.Phones = []store.Phone{}
+		return nil
 	}
-	u.ExternalID = ext.String
-	u.TrustedMetadata = rawObject(trusted)
-	u.UntrustedMetadata = rawObject(untrusted)
-	var err error
-	if u.Roles, err = decodeList[string](roles); err != nil {
-		return store.User{}, err
-	}
-	u.CreatedAt = fromMS(created)
-	u.LockCreatedAt = timePtr(lockCreated)
-	u.LockExpiresAt = timePtr(lockExpires)
-	u.Emails = []store.Email{}
-	u.Phones = []store.Phone{}
-	return u, nil
 }
 
 // normEmail is the form addresses are compared in.
@@ -76,33 +90,45 @@ func (db *DB) createUser(ctx context.Context, u store.User, roles string) error 
 
 // GetUser returns the user by id or, failing that, by external id.
 func (db *DB) GetUser(ctx context.Context, projectID, idOrExternalID string) (store.User, error) {
-	u, err := db.getUser(ctx, `SELECT `+userColumns+` FROM users u WHERE u.project_id = ? AND u.id = ?`, projectID, idOrExternalID)
+	u, err := db.getUser(ctx, `users u WHERE u.project_id = ? AND u.id = ?`, projectID, idOrExternalID)
 	if errors.Is(err, store.ErrNotFound) && idOrExternalID != "" {
-		u, err = db.getUser(ctx, `SELECT `+userColumns+` FROM users u WHERE u.project_id = ? AND u.external_id = ?`, projectID, idOrExternalID)
+		u, err = db.getUser(ctx, `users u WHERE u.project_id = ? AND u.external_id = ?`, projectID, idOrExternalID)
 	}
 	return u, err
 }
 
 // GetUserByEmail returns the user owning address (compared case-insensitively).
 func (db *DB) GetUserByEmail(ctx context.Context, projectID, address string) (store.User, error) {
-	return db.getUser(ctx, `SELECT `+userColumns+` FROM users u
+	return db.getUser(ctx, `users u
 		JOIN emails e ON e.project_id = u.project_id AND e.user_id = u.id
 		WHERE e.project_id = ? AND e.address_norm = ?`, projectID, normEmail(address))
 }
 
 // GetUserByPhone returns the user owning number.
 func (db *DB) GetUserByPhone(ctx context.Context, projectID, number string) (store.User, error) {
-	return db.getUser(ctx, `SELECT `+userColumns+` FROM users u
+	return db.getUser(ctx, `users u
 		JOIN phones p ON p.project_id = u.project_id AND p.user_id = u.id
 		WHERE p.project_id = ? AND p.number = ?`, projectID, number)
 }
 
-// getUser reads one user and its methods. Inside a transaction on
+// getUser reads one user and its methods: from is the query after FROM,
+// with the users table as u. Inside a transaction on
 // PostgreSQL the user's row is locked until the transaction ends, so a
 // read-modify-write of a user (a metadata merge, an activation) never loses
 // a concurrent one; SQLite's write transactions are serial already.
-func (db *DB) getUser(ctx context.Context, query string, args ...any) (store.User, error) {
-	if db.tx != nil && db.d.name == BackendPostgres {
+// Outside a transaction it is one query (userMethodsColumns): reading a
+// user is on the hot path of every authenticate.
+func (db *DB) getUser(ctx context.Context, from string, args ...any) (store.User, error) {
+	if db.tx == nil {
+		var u store.User
+		dest, finish := db.userWithMethodsTarget(&u)
+		if err := db.queryRow(ctx, `SELECT `+userColumns+`, `+db.d.methodsJSON()+` FROM `+from, args...).Scan(dest...); err != nil {
+			return store.User{}, db.wrap(err)
+		}
+		return u, finish()
+	}
+	query := `SELECT ` + userColumns + ` FROM ` + from
+	if db.d.name == BackendPostgres {
 		query += " FOR UPDATE OF u"
 	}
 	u, err := scanUser(db.queryRow(ctx, query, args...))
@@ -114,6 +140,87 @@ func (db *DB) getUser(ctx context.Context, query string, args ...any) (store.Use
 		return store.User{}, err
 	}
 	return users[0], nil
+}
+
+// methodsJSON selects a user's (alias u) emails and phones as two JSON
+// arrays of [id, value, verified (0 or 1), created_at, pending_until].
+// decodeMethods puts them in loadMethods's order (oldest first), which
+// spares the database a sort per read.
+func (d dialect) methodsJSON() string {
+	agg := func(table, value string) string {
+		if d.name == BackendPostgres {
+			return `(SELECT coalesce(json_agg(json_build_array(m.id, m.` + value + `, m.verified::int, m.created_at, m.pending_until)), '[]'::json)::text
+				FROM ` + table + ` m WHERE m.project_id = u.project_id AND m.user_id = u.id)`
+		}
+		return `(SELECT json_group_array(json_array(m.id, m.` + value + `, m.verified, m.created_at, m.pending_until))
+			FROM ` + table + ` m WHERE m.project_id = u.project_id AND m.user_id = u.id)`
+	}
+	return agg("emails", "address") + ", " + agg("phones", "number")
+}
+
+// userWithMethodsTarget is userTarget followed by the two columns of
+// methodsJSON.
+func (db *DB) userWithMethodsTarget(u *store.User) ([]any, func() error) {
+	dest, finish := userTarget(u)
+	var emails, phones string
+	return append(dest, &emails, &phones), func() error {
+		if err := finish(); err != nil {
+			return err
+		}
+		ms, err := decodeMethods(emails)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			u.Emails = append(u.Emails, store.Email{ID: m.id, ProjectID: u.ProjectID, UserID: u.ID, Address: m.value,
+				Verified: m.verified, CreatedAt: fromMS(m.created), PendingUntil: m.pending})
+		}
+		if ms, err = decodeMethods(phones); err != nil {
+			return err
+		}
+		for _, m := range ms {
+			u.Phones = append(u.Phones, store.Phone{ID: m.id, ProjectID: u.ProjectID, UserID: u.ID, Number: m.value,
+				Verified: m.verified, CreatedAt: fromMS(m.created), PendingUntil: m.pending})
+		}
+		return nil
+	}
+}
+
+// jsonMethod is one element of a methodsJSON array.
+type jsonMethod struct {
+	id, value string
+	verified  bool
+	created   int64
+	pending   *time.Time
+}
+
+func decodeMethods(s string) ([]jsonMethod, error) {
+	if s == "" || s == "[]" {
+		return nil, nil
+	}
+	var rows [][5]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &rows); err != nil {
+		return nil, fmt.Errorf("sqlstore: decode methods: %w", err)
+	}
+	out := make([]jsonMethod, len(rows))
+	for i, r := range rows {
+		var verified int
+		var pending *int64
+		for j, v := range []any{&out[i].id, &out[i].value, &verified, &out[i].created, &pending} {
+			if err := json.Unmarshal(r[j], v); err != nil {
+				return nil, fmt.Errorf("sqlstore: decode methods: %w", err)
+			}
+		}
+		out[i].verified = verified != 0
+		if pending != nil {
+			t := fromMS(*pending)
+			out[i].pending = &t
+		}
+	}
+	slices.SortFunc(out, func(a, b jsonMethod) int {
+		return cmp.Or(cmp.Compare(a.created, b.created), strings.Compare(a.id, b.id))
+	})
+	return out, nil
 }
 
 // loadMethods fills in the emails and phones of users (all of projectID)

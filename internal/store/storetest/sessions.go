@@ -50,6 +50,61 @@ var sessionBehaviours = []behaviour{
 			equal(t, "email factor", got.Factors[0].EmailFactor.EmailID, u.Emails[0].ID)
 		}
 	}},
+	{"ASessionReadsWithItsUserInOneGoAsEachReadsAlone", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		u := newUser(t, s, p.ID, func(u *store.User) {
+			u.ExternalID = "ext-" + id("x")
+			u.Roles = []string{"admin"}
+			u.TrustedMetadata = json.RawMessage(`{"plan":"pro"}`)
+			second := newEmail(p.ID, u.ID)
+			second.CreatedAt, second.Verified = t0.Add(time.Second), true
+			second.PendingUntil = ptr(t0.Add(time.Hour))
+			second.Address = `quote"and\\back@example.com`
+			u.Emails = append(u.Emails, second)
+		})
+		x := newSession(t, s, u, func(x *store.Session) { x.Roles = []string{"stytch_user", "admin"} })
+		other := newSession(t, s, newUser(t, s, p.ID))
+		wantS, err := s.GetSession(ctx(), p.ID, x.ID)
+		must(t, err)
+		wantU, err := s.GetUser(ctx(), p.ID, u.ID)
+		must(t, err)
+		var inTx store.User
+		must(t, s.InTx(ctx(), func(tx store.Store) error {
+			var err error
+			inTx, err = tx.GetUser(ctx(), p.ID, u.ID)
+			return err
+		}))
+		same := func(what string, got, want any) {
+			t.Helper()
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			if string(g) != string(w) {
+				t.Fatalf("%s:\n got %s\nwant %s", what, g, w)
+			}
+		}
+		same("GetUser outside and inside a transaction", wantU, inTx)
+		equal(t, "emails", len(wantU.Emails), 2)
+		equal(t, "second email address", wantU.Emails[1].Address, `quote"and\\back@example.com`)
+		equal(t, "second email verified", wantU.Emails[1].Verified, true)
+		sameTimePtr(t, "second email PendingUntil", wantU.Emails[1].PendingUntil, ptr(t0.Add(time.Hour)))
+		equal(t, "phones", len(wantU.Phones), 1)
+		for _, by := range []struct {
+			name string
+			hash []byte
+			id   string
+		}{{"by token hash", x.TokenHash, other.ID}, {"by id", nil, x.ID}} {
+			gotS, gotU, err := s.GetSessionWithUser(ctx(), p.ID, by.hash, by.id)
+			must(t, err)
+			same(by.name+": session", gotS, wantS)
+			same(by.name+": user", gotU, wantU)
+		}
+		_, _, err = s.GetSessionWithUser(ctx(), p.ID, []byte("no such hash"), x.ID)
+		mustBe(t, err, store.ErrNotFound)
+		_, _, err = s.GetSessionWithUser(ctx(), p.ID, nil, "session-test-nope")
+		mustBe(t, err, store.ErrNotFound)
+		_, _, err = s.GetSessionWithUser(ctx(), newProject(t, s).ID, x.TokenHash, "")
+		mustBe(t, err, store.ErrNotFound)
+	}},
 	{"ASessionWithoutRolesOrClaimsComesBackWithEmptyValuesNotNil", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
 		u := newUser(t, s, p.ID)
