@@ -82,6 +82,7 @@ type config struct {
 	scenarios   []scenario
 	profileDir  string
 	jwtPool     int
+	active      int
 	keep        bool
 	postgresURL string
 	revision    string // what was built: commit, and whether the tree differed
@@ -103,6 +104,7 @@ func run() error {
 	flag.IntVar(&cfg.connections, "connections", 32, "concurrent connections (wrk -c; Go driver workers)")
 	flag.IntVar(&cfg.threads, "threads", runtime.NumCPU(), "wrk threads")
 	flag.StringVar(&cfg.profileDir, "cpuprofile-dir", "", "after the table's runs, run each scenario once more against latch with a CPU profile (bench/profserve) and write DIR/latch-BACKEND-SCENARIO.pprof")
+	flag.IntVar(&cfg.active, "active", 10000, "active sessions: the one-request scenarios draw from this many of the seeded sessions, chosen at random (the rest stay live and idle); at most -sessions")
 	flag.IntVar(&cfg.jwtPool, "jwts", 2000, "session JWTs fetched through the API for the jwt scenario (at most -sessions)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary folder (databases, logs, token files)")
 	flag.Parse()
@@ -126,7 +128,8 @@ func run() error {
 		return errors.New("-sessions, -connections and -threads must be positive, -duration at least 1s")
 	}
 	cfg.threads = min(cfg.threads, cfg.connections)
-	cfg.jwtPool = max(1, min(cfg.jwtPool, cfg.sessions))
+	cfg.active = max(1, min(cfg.active, cfg.sessions))
+	cfg.jwtPool = max(1, min(cfg.jwtPool, cfg.active))
 	cfg.postgresURL = os.Getenv("LATCH_TEST_POSTGRES_URL")
 	if cfg.postgresURL == "" {
 		cfg.postgresURL = defaultPostgresURL
@@ -301,6 +304,7 @@ func (e *env) runBackend(ctx context.Context, backend string) (rows []row, err e
 		return nil, fmt.Errorf("seed: %w", err)
 	}
 	progress("%s: seeded %d users, emails and sessions in %.1f s", backend, e.cfg.sessions, time.Since(t0).Seconds())
+	seed.chooseActive(e.cfg.active)
 	if err := seed.writeFiles(dir); err != nil {
 		return nil, err
 	}
@@ -351,7 +355,7 @@ func (e *env) runBackend(ctx context.Context, backend string) (rows []row, err e
 	progress("%s: warming up both servers", backend)
 	for _, p := range []*proc{base, latch} {
 		if _, err := runWrk(ctx, e.wrk, dir, "token", basic, "http://"+p.addr+"/v1/sessions/authenticate",
-			filepath.Join(dir, "tokens.txt"), e.cfg.threads, e.cfg.connections, 2*time.Second); err != nil {
+			filepath.Join(dir, "active-tokens.txt"), e.cfg.threads, e.cfg.connections, 2*time.Second); err != nil {
 			return nil, err
 		}
 	}
@@ -401,26 +405,27 @@ type backendRun struct {
 func (b *backendRun) items(ctx context.Context, sc scenario) (string, error) {
 	switch sc.name {
 	case "userget":
-		return filepath.Join(b.dir, "users.txt"), nil
+		return filepath.Join(b.dir, "active-users.txt"), nil
 	case "jwt":
 		path := filepath.Join(b.dir, "jwts.txt")
 		if _, err := os.Stat(path); err == nil {
 			return path, nil
 		}
 		t0 := time.Now()
-		jwts, err := b.fetchJWTs(ctx, b.cfg.jwtPool)
+		jwts, err := b.fetchJWTs(ctx, b.latchClient, b.cfg.jwtPool)
 		if err != nil {
 			return "", err
 		}
 		progress("%s: fetched %d session JWTs in %.1f s", b.backend, len(jwts), time.Since(t0).Seconds())
 		return path, os.WriteFile(path, []byte(strings.Join(jwts, "\n")+"\n"), 0o600)
 	default:
-		return filepath.Join(b.dir, "tokens.txt"), nil
+		return filepath.Join(b.dir, "active-tokens.txt"), nil
 	}
 }
 
-// fetchJWTs authenticates n seeded sessions by token and keeps their JWTs.
-func (b *backendRun) fetchJWTs(ctx context.Context, n int) ([]string, error) {
+// fetchJWTs authenticates the first n active sessions by token and keeps
+// their JWTs.
+func (b *backendRun) fetchJWTs(ctx context.Context, c *client, n int) ([]string, error) {
 	jwts := make([]string, n)
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
@@ -431,7 +436,7 @@ func (b *backendRun) fetchJWTs(ctx context.Context, n int) ([]string, error) {
 				var res struct {
 					SessionJWT string `json:"session_jwt"`
 				}
-				err := b.latchClient.call(ctx, "POST", "/v1/sessions/authenticate", map[string]string{"session_token": b.seed.tokens[i]}, &res)
+				err := c.call(ctx, "POST", "/v1/sessions/authenticate", map[string]string{"session_token": b.seed.tokens[b.seed.active[i]]}, &res)
 				if err == nil && res.SessionJWT == "" {
 					err = errors.New("no session_jwt in the reply")
 				}
@@ -515,8 +520,29 @@ func (b *backendRun) scenario(ctx context.Context, sc scenario) (row, error) {
 	return r, nil
 }
 
+// warm brings latch to the steady state of the scenario before a timed or
+// profiled run: every active session has made a request in the last two
+// minutes, so its JWT is current (internal/auth/jwt.go) and a request mints
+// only once that JWT is 2 minutes old. Untimed, and before the CPU reading.
+func (b *backendRun) warm(ctx context.Context, sc scenario, c *client) error {
+	if sc.name != "token" && sc.name != "extend" && sc.name != "jwt" {
+		return nil
+	}
+	t0 := time.Now()
+	if _, err := b.fetchJWTs(ctx, c, len(b.seed.active)); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	progress("%s: %s: authenticated each of the %d active sessions once (%.1f s, untimed)", b.backend, sc.name, len(b.seed.active), time.Since(t0).Seconds())
+	return nil
+}
+
 // measure runs one timed load against target and reads its CPU and RSS.
 func (b *backendRun) measure(ctx context.Context, sc scenario, target *proc, isBase bool, items string) (measure, error) {
+	if !isBase {
+		if err := b.warm(ctx, sc, b.latchClient); err != nil {
+			return measure{}, err
+		}
+	}
 	pid := target.pid()
 	resetPeakRSS(pid)
 	pg := b.backend == sqlstore.BackendPostgres && !isBase
@@ -543,7 +569,7 @@ func (b *backendRun) measure(ctx context.Context, sc scenario, target *proc, isB
 	default:
 		mode, file, path := sc.name, items, "/v1/sessions/authenticate"
 		if isBase {
-			mode, file = "token", filepath.Join(b.dir, "tokens.txt")
+			mode, file = "token", filepath.Join(b.dir, "active-tokens.txt")
 		} else if sc.name == "userget" {
 			path = "/"
 		}
@@ -582,7 +608,7 @@ func (b *backendRun) profile(ctx context.Context, sc scenario) error {
 		return err
 	}
 	out := filepath.Join(b.cfg.profileDir, "latch-"+b.backend+"-"+sc.name+".pprof")
-	args := []string{"--addr", addr, "--database", b.dbURL, "--master-key", b.masterB64, "--cpuprofile", out}
+	args := []string{"--addr", addr, "--database", b.dbURL, "--master-key", b.masterB64, "--cpuprofile", out, "--wait"}
 	p, err := startProc("latch (profiled)", b.bin("profserve"), addr, filepath.Join(b.dir, "profserve.log"), args...)
 	if err != nil {
 		return err
@@ -590,6 +616,14 @@ func (b *backendRun) profile(ctx context.Context, sc scenario) error {
 	path := "/v1/sessions/authenticate"
 	if sc.name == "userget" {
 		path = "/"
+	}
+	if err := b.warm(ctx, sc, newClient(addr, b.basic, b.cfg.connections)); err != nil {
+		p.stop()
+		return err
+	}
+	if err := syscall.Kill(p.pid(), syscall.SIGUSR1); err != nil {
+		p.stop()
+		return err
 	}
 	progress("%s: %s: profiling latch for %s", b.backend, sc.name, b.cfg.duration)
 	var werr error

@@ -121,8 +121,10 @@ func cpuModel() string {
 // report prints the Markdown table and the targets.
 func report(w io.Writer, cfg config, rows []row, took time.Duration, load0, load1 string) {
 	fmt.Fprintf(w, "\n## Latch vs the same-run baseline\n\n")
-	fmt.Fprintf(w, "%d sessions; %s per run, baseline and latch alternated (B, L, B, L), mean of 2 runs each; %d connections; "+
-		"%d CPUs (%s); %s; whole bench %s.\n", cfg.sessions, cfg.duration, cfg.connections, runtime.NumCPU(), cpuModel(),
+	fmt.Fprintf(w, "%d live sessions, of which %d active (chosen at random; the one-request scenarios draw from these uniformly, "+
+		"and before each latch run of token, extend and jwt each active session is authenticated once, untimed, so that its JWT is current); "+
+		"%s per run, baseline and latch alternated (B, L, B, L), mean of 2 runs each; %d connections; "+
+		"%d CPUs (%s); %s; whole bench %s.\n", cfg.sessions, cfg.active, cfg.duration, cfg.connections, runtime.NumCPU(), cpuModel(),
 		runtime.Version(), took.Round(time.Second))
 	fmt.Fprintf(w, "Latch built from %s. Load average (1, 5, 15 min) at the start: %s; at the end: %s.\n", cfg.revision, load0, load1)
 	fmt.Fprintf(w, "Load: wrk 4 (%d threads, closed loop, no coordinated-omission correction) for one-request scenarios; "+

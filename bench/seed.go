@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -34,6 +35,13 @@ type seeded struct {
 	userIDs    []string
 	emailIDs   []string
 	emails     []string
+	active     []int // indexes of the sessions the load draws from
+}
+
+// chooseActive picks n of the seeded sessions at random, spread over the
+// whole store (not the first n rows), as the active ones.
+func (s *seeded) chooseActive(n int) {
+	s.active = rand.Perm(len(s.tokens))[:min(n, len(s.tokens))]
 }
 
 // table is one bulk insert: its columns and a function giving row i.
@@ -313,8 +321,9 @@ func copyRows(ctx context.Context, conn *sql.Conn, t table, n int) error {
 }
 
 // writeFiles writes what the load generators read: tokens.txt (one session
-// token a line), users.txt (one user id a line) and sessions.tsv (token,
-// session id, user id, email id, address) for the baseline.
+// token a line), users.txt (one user id a line), the same two for the active
+// sessions only (active-tokens.txt, active-users.txt) and sessions.tsv
+// (token, session id, user id, email id, address) for the baseline.
 func (s *seeded) writeFiles(dir string) error {
 	write := func(name string, line func(i int) string) error {
 		f, err := os.Create(filepath.Join(dir, name))
@@ -331,6 +340,20 @@ func (s *seeded) writeFiles(dir string) error {
 			return err
 		}
 		return f.Close()
+	}
+	writeActive := func(name string, line func(i int) string) error {
+		var b strings.Builder
+		for _, i := range s.active {
+			b.WriteString(line(i))
+			b.WriteByte('\n')
+		}
+		return os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o600)
+	}
+	if err := writeActive("active-tokens.txt", func(i int) string { return s.tokens[i] }); err != nil {
+		return err
+	}
+	if err := writeActive("active-users.txt", func(i int) string { return s.userIDs[i] }); err != nil {
+		return err
 	}
 	if err := write("tokens.txt", func(i int) string { return s.tokens[i] }); err != nil {
 		return err

@@ -1,8 +1,9 @@
 // Command profserve is `latch serve` with a CPU profile: it starts Latch
 // exactly as cmd/latch does (app.Open, then App.Serve) and writes a pprof
-// CPU profile of its whole life to --cpuprofile when it is stopped with
-// SIGTERM or SIGINT. The bench uses it with -cpuprofile-dir, so that the
-// hot path is profiled live, under wrk, without a pprof endpoint in Latch.
+// CPU profile to --cpuprofile when it is stopped with SIGTERM or SIGINT. The
+// profile starts at SIGUSR1 (after the bench's untimed warm-up), or at once
+// without --wait. The bench uses it with -cpuprofile-dir, so that the hot
+// path is profiled live, under wrk, without a pprof endpoint in Latch.
 package main
 
 import (
@@ -24,6 +25,7 @@ func main() {
 	db := flag.String("database", "", "database URL")
 	mk := flag.String("master-key", "", "master key, base64 of 32 bytes")
 	out := flag.String("cpuprofile", "cpu.pprof", "where to write the CPU profile")
+	wait := flag.Bool("wait", false, "start profiling at SIGUSR1, not at once")
 	flag.Parse()
 
 	f, err := os.Create(*out)
@@ -39,12 +41,26 @@ func main() {
 		log.Fatal(err)
 	}
 	defer a.Close()
+	// Registered before the port opens: SIGUSR1 would otherwise end us.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		log.Fatal(err)
+	start := func() {
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if *wait {
+		go func() {
+			<-usr1
+			start()
+			logger.Info("profiling")
+		}()
+	} else {
+		start()
 	}
 	logger.Info("latch (profiled) listening", "addr", ln.Addr().String())
 	serr := a.Serve(ctx, ln)
