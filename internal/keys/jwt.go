@@ -46,7 +46,8 @@ type Claims struct {
 	// live sessions.
 	Expired bool
 	// Raw is the whole payload as decoded by encoding/json (numbers are
-	// float64).
+	// float64). It may be shared with other calls of Verify for the same
+	// token: read it, never change it.
 	Raw map[string]any
 }
 
@@ -115,6 +116,18 @@ func (k *Keys) Verify(ctx context.Context, projectID, token string) (Claims, err
 	if len(token) > maxTokenLen {
 		return Claims{}, fmt.Errorf("%w: token is %d bytes", ErrMalformed, len(token))
 	}
+	vkey := verifiedKey(projectID, token)
+	if v, ok := k.verified.get(vkey); ok {
+		e, _, err := k.project(ctx, projectID)
+		if err != nil {
+			return Claims{}, err
+		}
+		if e.byKID(v.kid, k.now()) != nil {
+			return timeChecks(v.claims, k.now())
+		}
+		// Its key is gone (or not visible to this node yet): the full
+		// path below decides, reading the keys again if it must.
+	}
 	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		return Claims{}, parseError(token, err)
@@ -152,7 +165,11 @@ func (k *Keys) Verify(ctx context.Context, projectID, token string) (Claims, err
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: signature: %v", ErrInvalid, err)
 	}
-	return k.checkClaims(projectID, payload)
+	c, err := k.checkClaims(projectID, payload)
+	if err == nil && !c.Expired {
+		k.verified.put(vkey, verifiedJWT{kid: key.kid, claims: c}, k.now())
+	}
+	return c, err
 }
 
 // checkClaims decodes a verified payload and checks its registered claims.

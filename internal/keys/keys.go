@@ -53,6 +53,8 @@ type Keys struct {
 	cache   map[string]*projectKeys // by project id
 	loading map[string]*loadCall    // in-flight store reads, by project id
 	loads   int                     // store reads so far, for sweeping the cache
+
+	verified verifiedCache // JWTs Verify has checked
 }
 
 // New returns a Keys reading keys from st, unsealing them with ring, and

@@ -1138,3 +1138,53 @@ func TestInvalidateDuringARead(t *testing.T) {
 		t.Fatalf("signed with %s after the older read ended, want %s", kid, second.KID)
 	}
 }
+
+// TestAJWTVerifiedBeforeIsRefusedOnceItsKeyIsGone: Verify remembers the JWTs
+// it has checked (an app sends the same JWT on every request), but a
+// remembered JWT is only as good as its key: once the key has left the
+// project's JWKS, the JWT is refused as if never seen. The checks that
+// depend on the time are made on every call.
+func TestAJWTVerifiedBeforeIsRefusedOnceItsKeyIsGone(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	pid, _ := f.project(t, false)
+	other, _ := f.project(t, false)
+	c := claims(pid, f.clk.Now())
+	c["exp"] = f.clk.Now().Add(4 * time.Hour).Unix()
+	tok := f.sign(t, pid, c)
+
+	first, err := f.k.Verify(ctx, pid, tok)
+	if err != nil || first.Expired {
+		t.Fatalf("first sight: %+v, %v", first, err)
+	}
+	again, err := f.k.Verify(ctx, pid, tok)
+	if err != nil || again.SessionID != first.SessionID || again.Subject != first.Subject ||
+		!again.Expiry.Equal(first.Expiry) || again.Raw["plan"] != "gold" {
+		t.Fatalf("second sight: %+v, %v; want the claims of the first", again, err)
+	}
+	// Remembered for its own project only.
+	_, err = f.k.Verify(ctx, other, tok)
+	wantErr(t, err, keys.ErrInvalid)
+
+	if _, err := f.k.Rotate(ctx, pid, false, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Advance(30 * time.Minute)
+	if c, err := f.k.Verify(ctx, pid, tok); err != nil || c.Expired {
+		t.Fatalf("within the grace: %+v, %v", c, err)
+	}
+	f.clk.Advance(30*time.Minute + keys.CacheTTL)
+	_, err = f.k.Verify(ctx, pid, tok)
+	wantErr(t, err, keys.ErrInvalid)
+
+	// Time-dependent checks are made again: a token whose exp has passed
+	// since it was remembered comes back Expired.
+	tok = f.sign(t, pid, claims(pid, f.clk.Now()))
+	if c, err := f.k.Verify(ctx, pid, tok); err != nil || c.Expired {
+		t.Fatalf("fresh token: %+v, %v", c, err)
+	}
+	f.clk.Advance(5 * time.Minute)
+	if c, err := f.k.Verify(ctx, pid, tok); err != nil || !c.Expired {
+		t.Fatalf("at exp: expired=%v err=%v", c.Expired, err)
+	}
+}
