@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 )
@@ -64,14 +65,47 @@ func (db *DB) flushNotes() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_ = db.inTx(ctx, func(tx *DB) error {
+		args := make([]any, 0, 3*min(len(batch), notesPerStatement))
+		flush := func() error {
+			if len(args) == 0 {
+				return nil
+			}
+			_, err := tx.exec(ctx, notesUpdate(len(args)/3), args...)
+			args = args[:0]
+			return err
+		}
 		for k, v := range batch {
-			if _, err := tx.exec(ctx, `UPDATE sessions SET last_accessed_at = ?
-				WHERE project_id = ? AND id = ? AND last_accessed_at < ?`, v, k.projectID, k.sessionID, v); err != nil {
-				return err
+			args = append(args, k.projectID, k.sessionID, v)
+			if len(args) == 3*notesPerStatement {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 		}
-		return nil
+		return flush()
 	})
+}
+
+// notesPerStatement is how many sessions one UPDATE of flushNotes writes
+// (a variable for the test of the batching only):
+// one statement for hundreds of sessions instead of one each, well under
+// both databases' limits on parameters.
+var notesPerStatement = 500
+
+// notesUpdate is the UPDATE writing n notes, given as n triples of
+// (project id, session id, last_accessed_at) parameters.
+func notesUpdate(n int) string {
+	var b strings.Builder
+	b.WriteString(`WITH v (project_id, id, at) AS (VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(`(?, ?, CAST(? AS BIGINT))`)
+	}
+	b.WriteString(`) UPDATE sessions SET last_accessed_at = v.at FROM v
+		WHERE sessions.project_id = v.project_id AND sessions.id = v.id AND sessions.last_accessed_at < v.at`)
+	return b.String()
 }
 
 // closeNotes writes what is pending and stops taking notes.

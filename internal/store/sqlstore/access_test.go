@@ -1,0 +1,68 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/latch-auth/latch/internal/store"
+	"github.com/latch-auth/latch/internal/store/storetest"
+)
+
+// TestNotesOfManySessionsLandInBatches: flushNotes writes its notes a few
+// hundred sessions to a statement; every note of a flush lands, on both
+// backends, whichever statement carries it, and none moves a session's
+// last_accessed_at back. (Batches of 2 here, over 7 sessions.)
+func TestNotesOfManySessionsLandInBatches(t *testing.T) {
+	defer func(n int) { notesPerStatement = n }(notesPerStatement)
+	notesPerStatement = 2
+	for name, url := range map[string]func(testing.TB) string{"sqlite": storetest.SQLiteURL, "postgres": storetest.PostgresURL} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := Open(ctx, url(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+			p := store.Project{ID: "project-test-notes", Name: "notes", CreatedAt: t0, LockThreshold: 10, LockTTL: time.Hour}
+			if err := db.CreateProject(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			u := store.User{ID: "user-test-notes", ProjectID: p.ID, Status: "active", CreatedAt: t0}
+			if err := db.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]time.Time{}
+			for i := range 7 {
+				x := store.Session{ID: fmt.Sprintf("session-test-%d", i), ProjectID: p.ID, UserID: u.ID,
+					TokenHash: []byte(fmt.Sprintf("token-%d", i)), StartedAt: t0, LastAccessedAt: t0,
+					ExpiresAt: t0.Add(time.Hour), CustomClaims: json.RawMessage(`{}`)}
+				if err := db.CreateSession(ctx, x); err != nil {
+					t.Fatal(err)
+				}
+				at := t0.Add(time.Duration(i+1) * time.Minute)
+				db.NoteAccess(p.ID, x.ID, at)
+				want[x.ID] = at
+			}
+			db.flushNotes()
+			// And a note older than what is stored changes nothing.
+			db.NoteAccess(p.ID, "session-test-0", t0)
+			db.flushNotes()
+			for id, at := range want {
+				got, err := db.GetSession(ctx, p.ID, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !got.LastAccessedAt.Equal(at) {
+					t.Errorf("%s: last_accessed_at %v, want %v", id, got.LastAccessedAt, at)
+				}
+			}
+		})
+	}
+}
