@@ -83,23 +83,17 @@ func (db *DB) GetSessionByTokenHash(ctx context.Context, projectID string, token
 // user's emails and phones in one query.
 func (db *DB) GetSessionWithUser(ctx context.Context, projectID string, tokenHash []byte, sessionID string) (store.Session, store.User, error) {
 	var x store.Session
-	var u store.User
-	sdest, sfinish := sessionTarget(&x)
-	udest, ufinish := db.userWithMethodsTarget(&u)
+	dest, finish := sessionTarget(&x)
 	by, key := "s.id = ?", any(sessionID)
 	if tokenHash != nil {
 		by, key = "s.token_hash = ?", tokenHash
 	}
-	err := db.queryRow(ctx, `SELECT `+sessionColumnsOfS+`, `+userColumns+`, `+db.d.methodsJSON()+`
-		FROM sessions s JOIN users u ON u.project_id = s.project_id AND u.id = s.user_id
-		WHERE s.project_id = ? AND `+by, projectID, key).Scan(append(sdest, udest...)...)
+	u, err := db.readUser(ctx, sessionColumnsOfS, dest, `sessions s JOIN users u ON u.project_id = s.project_id AND u.id = s.user_id`,
+		`s.project_id = ? AND `+by, projectID, key)
 	if err != nil {
-		return store.Session{}, store.User{}, db.wrap(err)
-	}
-	if err := sfinish(); err != nil {
 		return store.Session{}, store.User{}, err
 	}
-	if err := ufinish(); err != nil {
+	if err := finish(); err != nil {
 		return store.Session{}, store.User{}, err
 	}
 	return x, u, nil

@@ -90,44 +90,37 @@ func (db *DB) createUser(ctx context.Context, u store.User, roles string) error 
 
 // GetUser returns the user by id or, failing that, by external id.
 func (db *DB) GetUser(ctx context.Context, projectID, idOrExternalID string) (store.User, error) {
-	u, err := db.getUser(ctx, `users u WHERE u.project_id = ? AND u.id = ?`, projectID, idOrExternalID)
+	u, err := db.getUser(ctx, `users u`, `u.project_id = ? AND u.id = ?`, projectID, idOrExternalID)
 	if errors.Is(err, store.ErrNotFound) && idOrExternalID != "" {
-		u, err = db.getUser(ctx, `users u WHERE u.project_id = ? AND u.external_id = ?`, projectID, idOrExternalID)
+		u, err = db.getUser(ctx, `users u`, `u.project_id = ? AND u.external_id = ?`, projectID, idOrExternalID)
 	}
 	return u, err
 }
 
 // GetUserByEmail returns the user owning address (compared case-insensitively).
 func (db *DB) GetUserByEmail(ctx context.Context, projectID, address string) (store.User, error) {
-	return db.getUser(ctx, `users u
-		JOIN emails e ON e.project_id = u.project_id AND e.user_id = u.id
-		WHERE e.project_id = ? AND e.address_norm = ?`, projectID, normEmail(address))
+	return db.getUser(ctx, `users u JOIN emails e ON e.project_id = u.project_id AND e.user_id = u.id`,
+		`e.project_id = ? AND e.address_norm = ?`, projectID, normEmail(address))
 }
 
 // GetUserByPhone returns the user owning number.
 func (db *DB) GetUserByPhone(ctx context.Context, projectID, number string) (store.User, error) {
-	return db.getUser(ctx, `users u
-		JOIN phones p ON p.project_id = u.project_id AND p.user_id = u.id
-		WHERE p.project_id = ? AND p.number = ?`, projectID, number)
+	return db.getUser(ctx, `users u JOIN phones p ON p.project_id = u.project_id AND p.user_id = u.id`,
+		`p.project_id = ? AND p.number = ?`, projectID, number)
 }
 
-// getUser reads one user and its methods: from is the query after FROM,
-// with the users table as u. Inside a transaction on
-// PostgreSQL the user's row is locked until the transaction ends, so a
-// read-modify-write of a user (a metadata merge, an activation) never loses
-// a concurrent one; SQLite's write transactions are serial already.
-// Outside a transaction it is one query (userMethodsColumns): reading a
-// user is on the hot path of every authenticate.
-func (db *DB) getUser(ctx context.Context, from string, args ...any) (store.User, error) {
+// getUser reads one user and its methods from `from` (which names the
+// users table u) where `where` holds. Inside a transaction on PostgreSQL the
+// user's row is locked until the transaction ends, so a read-modify-write
+// of a user (a metadata merge, an activation) never loses a concurrent one;
+// SQLite's write transactions are serial already. Outside a transaction it
+// is one query (readUser): reading a user is on the hot path of every
+// authenticate.
+func (db *DB) getUser(ctx context.Context, from, where string, args ...any) (store.User, error) {
 	if db.tx == nil {
-		var u store.User
-		dest, finish := db.userWithMethodsTarget(&u)
-		if err := db.queryRow(ctx, `SELECT `+userColumns+`, `+db.d.methodsJSON()+` FROM `+from, args...).Scan(dest...); err != nil {
-			return store.User{}, db.wrap(err)
-		}
-		return u, finish()
+		return db.readUser(ctx, "", nil, from, where, args...)
 	}
-	query := `SELECT ` + userColumns + ` FROM ` + from
+	query := `SELECT ` + userColumns + ` FROM ` + from + ` WHERE ` + where
 	if db.d.name == BackendPostgres {
 		query += " FOR UPDATE OF u"
 	}
@@ -142,51 +135,106 @@ func (db *DB) getUser(ctx context.Context, from string, args ...any) (store.User
 	return users[0], nil
 }
 
-// methodsJSON selects a user's (alias u) emails and phones as two JSON
-// arrays of [id, value, verified (0 or 1), created_at, pending_until].
-// decodeMethods puts them in loadMethods's order (oldest first), which
-// spares the database a sort per read.
-func (d dialect) methodsJSON() string {
-	agg := func(table, value string) string {
-		if d.name == BackendPostgres {
-			return `(SELECT coalesce(json_agg(json_build_array(m.id, m.` + value + `, m.verified::int, m.created_at, m.pending_until)), '[]'::json)::text
-				FROM ` + table + ` m WHERE m.project_id = u.project_id AND m.user_id = u.id)`
-		}
-		return `(SELECT json_group_array(json_array(m.id, m.` + value + `, m.verified, m.created_at, m.pending_until))
-			FROM ` + table + ` m WHERE m.project_id = u.project_id AND m.user_id = u.id)`
+// readUser reads, in one query, the columns head (scanned into headDest;
+// a session's, say) and the user u of `from` where `where` holds, with the
+// user's emails and phones. ErrNotFound if there is no such row.
+//
+// SQLite aggregates the methods into two JSON columns (methodsJSON), which
+// costs it little; PostgreSQL builds JSON slowly, so there the methods come
+// as rows of a lateral join (one row of NULLs for a user without any) with
+// the head and user columns repeated.
+func (db *DB) readUser(ctx context.Context, head string, headDest []any, from, where string, args ...any) (store.User, error) {
+	var u store.User
+	udest, finish := userTarget(&u)
+	cols := userColumns
+	if head != "" {
+		cols = head + ", " + userColumns
 	}
-	return agg("emails", "address") + ", " + agg("phones", "number")
-}
-
-// userWithMethodsTarget is userTarget followed by the two columns of
-// methodsJSON.
-func (db *DB) userWithMethodsTarget(u *store.User) ([]any, func() error) {
-	dest, finish := userTarget(u)
-	var emails, phones string
-	return append(dest, &emails, &phones), func() error {
-		if err := finish(); err != nil {
-			return err
-		}
-		ms, err := decodeMethods(emails)
+	dest := append(append([]any{}, headDest...), udest...)
+	var emails, phones []jsonMethod
+	if db.d.name == BackendPostgres {
+		var kind, id, value sql.NullString
+		var verified sql.NullBool
+		var created, pending sql.NullInt64
+		rows, err := db.query(ctx, `SELECT `+cols+`, m.kind, m.id, m.value, m.verified, m.created_at, m.pending_until
+			FROM `+from+` LEFT JOIN LATERAL (
+				SELECT 'e' AS kind, me.id, me.address AS value, me.verified, me.created_at, me.pending_until
+				FROM emails me WHERE me.project_id = u.project_id AND me.user_id = u.id
+				UNION ALL
+				SELECT 'p', mp.id, mp.number, mp.verified, mp.created_at, mp.pending_until
+				FROM phones mp WHERE mp.project_id = u.project_id AND mp.user_id = u.id) m ON true
+			WHERE `+where, args...)
 		if err != nil {
-			return err
+			return store.User{}, err
 		}
-		for _, m := range ms {
-			u.Emails = append(u.Emails, store.Email{ID: m.id, ProjectID: u.ProjectID, UserID: u.ID, Address: m.value,
-				Verified: m.verified, CreatedAt: fromMS(m.created), PendingUntil: m.pending})
+		defer rows.Close()
+		dest = append(dest, &kind, &id, &value, &verified, &created, &pending)
+		n := 0
+		for rows.Next() {
+			if err := rows.Scan(dest...); err != nil {
+				return store.User{}, db.wrap(err)
+			}
+			n++
+			if !kind.Valid {
+				continue
+			}
+			m := jsonMethod{id: id.String, value: value.String, verified: verified.Bool, created: created.Int64, pending: timePtr(pending)}
+			if kind.String == "e" {
+				emails = append(emails, m)
+			} else {
+				phones = append(phones, m)
+			}
 		}
-		if ms, err = decodeMethods(phones); err != nil {
-			return err
+		if err := rows.Err(); err != nil {
+			return store.User{}, db.wrap(err)
 		}
-		for _, m := range ms {
-			u.Phones = append(u.Phones, store.Phone{ID: m.id, ProjectID: u.ProjectID, UserID: u.ID, Number: m.value,
-				Verified: m.verified, CreatedAt: fromMS(m.created), PendingUntil: m.pending})
+		if n == 0 {
+			return store.User{}, db.wrap(sql.ErrNoRows)
 		}
-		return nil
+	} else {
+		var ej, pj string
+		dest = append(dest, &ej, &pj)
+		if err := db.queryRow(ctx, `SELECT `+cols+`, `+methodsJSON+` FROM `+from+` WHERE `+where, args...).Scan(dest...); err != nil {
+			return store.User{}, db.wrap(err)
+		}
+		var err error
+		if emails, err = decodeMethods(ej); err != nil {
+			return store.User{}, err
+		}
+		if phones, err = decodeMethods(pj); err != nil {
+			return store.User{}, err
+		}
 	}
+	if err := finish(); err != nil {
+		return store.User{}, err
+	}
+	// In loadMethods's order: oldest first.
+	for _, ms := range [][]jsonMethod{emails, phones} {
+		slices.SortFunc(ms, func(a, b jsonMethod) int {
+			return cmp.Or(cmp.Compare(a.created, b.created), strings.Compare(a.id, b.id))
+		})
+	}
+	for _, m := range emails {
+		u.Emails = append(u.Emails, store.Email{ID: m.id, ProjectID: u.ProjectID, UserID: u.ID, Address: m.value,
+			Verified: m.verified, CreatedAt: fromMS(m.created), PendingUntil: m.pending})
+	}
+	for _, m := range phones {
+		u.Phones = append(u.Phones, store.Phone{ID: m.id, ProjectID: u.ProjectID, UserID: u.ID, Number: m.value,
+			Verified: m.verified, CreatedAt: fromMS(m.created), PendingUntil: m.pending})
+	}
+	return u, nil
 }
 
-// jsonMethod is one element of a methodsJSON array.
+// methodsJSON selects, on SQLite, a user's (alias u) emails and phones as
+// two JSON arrays of [id, value, verified (0 or 1), created_at,
+// pending_until], in no particular order (readUser sorts them, which spares
+// the database a sort per read).
+const methodsJSON = `(SELECT json_group_array(json_array(me.id, me.address, me.verified, me.created_at, me.pending_until))
+		FROM emails me WHERE me.project_id = u.project_id AND me.user_id = u.id),
+	(SELECT json_group_array(json_array(mp.id, mp.number, mp.verified, mp.created_at, mp.pending_until))
+		FROM phones mp WHERE mp.project_id = u.project_id AND mp.user_id = u.id)`
+
+// jsonMethod is one email or phone as readUser reads it.
 type jsonMethod struct {
 	id, value string
 	verified  bool
@@ -194,6 +242,7 @@ type jsonMethod struct {
 	pending   *time.Time
 }
 
+// decodeMethods decodes a methodsJSON array.
 func decodeMethods(s string) ([]jsonMethod, error) {
 	if s == "" || s == "[]" {
 		return nil, nil
@@ -217,9 +266,6 @@ func decodeMethods(s string) ([]jsonMethod, error) {
 			out[i].pending = &t
 		}
 	}
-	slices.SortFunc(out, func(a, b jsonMethod) int {
-		return cmp.Or(cmp.Compare(a.created, b.created), strings.Compare(a.id, b.id))
-	})
 	return out, nil
 }
 

@@ -98,6 +98,16 @@ var sessionBehaviours = []behaviour{
 			same(by.name+": session", gotS, wantS)
 			same(by.name+": user", gotU, wantU)
 		}
+		// A user without any email or phone reads with empty lists.
+		bare := newUser(t, s, p.ID, func(u *store.User) { u.Emails, u.Phones = nil, nil })
+		bx := store.Session{ID: id("session"), ProjectID: p.ID, UserID: bare.ID, TokenHash: []byte(id("token")),
+			StartedAt: t0, LastAccessedAt: t0, ExpiresAt: t0.Add(time.Hour), CustomClaims: json.RawMessage(`{}`)}
+		must(t, s.CreateSession(ctx(), bx))
+		_, gotU, err := s.GetSessionWithUser(ctx(), p.ID, bx.TokenHash, "")
+		must(t, err)
+		if gotU.ID != bare.ID || gotU.Emails == nil || gotU.Phones == nil || len(gotU.Emails)+len(gotU.Phones) != 0 {
+			t.Fatalf("user without methods read as %+v", gotU)
+		}
 		_, _, err = s.GetSessionWithUser(ctx(), p.ID, []byte("no such hash"), x.ID)
 		mustBe(t, err, store.ErrNotFound)
 		_, _, err = s.GetSessionWithUser(ctx(), p.ID, nil, "session-test-nope")
