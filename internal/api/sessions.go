@@ -31,18 +31,17 @@ type sessionBody struct {
 	User         userJSON     `json:"user"`
 }
 
-func (s *Server) authenticateSession(w http.ResponseWriter, r *http.Request, p store.Project) {
+// authenticateSession runs under authedLazily: c may not be verified yet.
+func (s *Server) authenticateSession(r *http.Request, p store.Project, c *auth.Credentials) (any, error) {
 	var req auth.AuthenticateSessionRequest
 	if err := decode(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return nil, err
 	}
-	res, err := s.svc.AuthenticateSession(r.Context(), p, req)
+	res, err := s.svc.AuthenticateSessionAs(r.Context(), p, c, req)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, sessionBody{ok(r), renderSession(res.Session), res.Token, res.JWT, renderUser(res.User)})
+	return sessionBody{ok(r), renderSession(res.Session), res.Token, res.JWT, renderUser(res.User)}, nil
 }
 
 func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, p store.Project) {

@@ -594,3 +594,70 @@ func TestConcurrentClaimsAndFactorsAllKept(t *testing.T) {
 		}
 	})
 }
+
+// TestSessionsAuthenticateGivesAWrongSecretOnlyA401: sessions/authenticate
+// checks the project secret within its own read of the session (one query
+// fewer on the hottest path), so every other way through it is held here:
+// with a wrong or revoked secret, whatever the body (a live token, the
+// sandbox token, a JWT, garbage, a bad duration, an unknown token), the
+// answer is the 401, and nothing is written.
+func TestSessionsAuthenticateGivesAWrongSecretOnlyA401(t *testing.T) {
+	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
+		p := l.NewProject(t, "Lazy")
+		login := sessLogin(t, l, p, "lazy@example.com", 60)
+		tok, jwt := login.Str("session_token"), login.Str("session_jwt")
+		before := login.Str("session.expires_at")
+		wrong := p
+		wrong.Secret = p.Secret[:len(p.Secret)-1] + "A"
+		if wrong.Secret == p.Secret {
+			wrong.Secret = p.Secret[:len(p.Secret)-1] + "B"
+		}
+		other := l.NewProject(t, "Other")
+		crossed := p
+		crossed.Secret = other.Secret // a real secret, of another project
+
+		bodies := []string{
+			`{"session_token":"` + tok + `"}`,
+			`{"session_token":"` + tok + `","session_duration_minutes":600}`,
+			`{"session_token":"` + tok + `","session_custom_claims":{"x":1}}`,
+			`{"session_jwt":"` + jwt + `"}`,
+			`{"session_token":"WJtR5BCy38Szd5AfoDpf0iqFKEt4EE5JhjlWUY7l3FtY"}`,
+			`{"session_token":"no-such-token"}`,
+			`{"session_jwt":"not.a.jwt"}`,
+			`{"session_token":"` + tok + `","session_duration_minutes":1}`,
+			`{"session_token":"` + tok + `","session_jwt":"` + jwt + `"}`,
+			`{}`,
+			`{"session_token":`,
+		}
+		l.Clock.Advance(time.Minute)
+		for _, who := range []latchtest.Project{wrong, crossed} {
+			for _, path := range []string{"/v1/sessions/authenticate", "/sessions/authenticate"} {
+				for _, b := range bodies {
+					who.Fail(t, http.MethodPost, path, b, http.StatusUnauthorized, "unauthorized_credentials")
+				}
+			}
+		}
+		// Nothing was written: no extension, no claims, no access noted.
+		s := sessListedOne(t, p, login.Str("user_id"))
+		if s["expires_at"] != before || s["last_accessed_at"] != login.Str("session.last_accessed_at") {
+			t.Fatalf("a refused request changed the session: %v", s)
+		}
+		if c, _ := s["custom_claims"].(map[string]any); len(c) != 0 {
+			t.Fatalf("a refused request set claims: %v", c)
+		}
+
+		// The right secret still works; once revoked, it gets the 401 at
+		// once, on the very next call.
+		p.OK(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": tok})
+		ctx := context.Background()
+		secrets, err := l.App.Store.ListProjectSecrets(ctx, p.ID)
+		if err != nil || len(secrets) != 1 {
+			t.Fatalf("secrets %v, %v", secrets, err)
+		}
+		if err := l.App.Store.DeleteProjectSecret(ctx, p.ID, secrets[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		p.Fail(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": tok}, http.StatusUnauthorized, "unauthorized_credentials")
+		p.Fail(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_jwt": jwt}, http.StatusUnauthorized, "unauthorized_credentials")
+	})
+}

@@ -96,6 +96,32 @@ func (s *Service) AddSecret(ctx context.Context, projectID string) (id, sec stri
 // test id with a live secret, or the reverse, fails. Every failure is the
 // same 401.
 func (s *Service) AuthenticateProject(ctx context.Context, projectID, sec string) (store.Project, error) {
+	p, c, err := s.ProjectFor(ctx, projectID, sec)
+	if err != nil {
+		return store.Project{}, err
+	}
+	if err := s.VerifyCredentials(ctx, p, c); err != nil {
+		return store.Project{}, err
+	}
+	return p, nil
+}
+
+// Credentials are a request's project secret, not yet checked against the
+// project's secrets (ProjectFor), or checked (VerifyCredentials, or a read
+// that brought the secrets along: AuthenticateSessionAs).
+type Credentials struct {
+	hash     []byte
+	verified bool
+}
+
+// Verified reports whether the secret has been found to be the project's.
+func (c *Credentials) Verified() bool { return c.verified }
+
+// ProjectFor returns the project that HTTP Basic credentials name, without
+// checking the secret yet: the caller must not answer anything but a 401
+// before c is verified (VerifyCredentials). An id or secret of the wrong
+// form or environment, or an unknown project, is the same 401.
+func (s *Service) ProjectFor(ctx context.Context, projectID, sec string) (store.Project, *Credentials, error) {
 	var env string
 	switch {
 	case strings.HasPrefix(projectID, "project-test-"):
@@ -103,40 +129,54 @@ func (s *Service) AuthenticateProject(ctx context.Context, projectID, sec string
 	case strings.HasPrefix(projectID, "project-live-"):
 		env = "live"
 	default:
-		return store.Project{}, ErrUnauthorizedCredentials
+		return store.Project{}, nil, ErrUnauthorizedCredentials
 	}
 	if !strings.HasPrefix(sec, "secret-"+env+"-") {
-		return store.Project{}, ErrUnauthorizedCredentials
+		return store.Project{}, nil, ErrUnauthorizedCredentials
 	}
-	// The secrets are read on every request, so a revoked secret, or a
-	// deleted project (whose secrets go with it), fails at once on every
-	// node; the project row itself may come from a short-lived cache.
-	secrets, err := s.store.ListProjectSecrets(ctx, projectID)
+	p, err := s.project(ctx, projectID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Project{}, nil, ErrUnauthorizedCredentials
+	}
 	if err != nil {
-		return store.Project{}, storeErr(err, "list secrets")
+		return store.Project{}, nil, storeErr(err, "get project")
 	}
-	if len(secrets) == 0 {
-		return store.Project{}, ErrUnauthorizedCredentials
+	return p, &Credentials{hash: secret.Hash(sec)}, nil
+}
+
+// VerifyCredentials checks c against the project's secrets, read now: a
+// revoked secret, or a deleted project (whose secrets go with it), fails at
+// once on every node; the project row itself may come from a short-lived
+// cache.
+func (s *Service) VerifyCredentials(ctx context.Context, p store.Project, c *Credentials) error {
+	if c.verified {
+		return nil
 	}
-	h := secret.Hash(sec)
+	secrets, err := s.store.ListProjectSecrets(ctx, p.ID)
+	if err != nil {
+		return storeErr(err, "list secrets")
+	}
+	hashes := make([][]byte, len(secrets))
+	for i, ps := range secrets {
+		hashes[i] = ps.Hash
+	}
+	return c.check(hashes)
+}
+
+// check marks c verified if its hash is one of hashes, compared with every
+// one in constant time so that timing says nothing about which matched.
+func (c *Credentials) check(hashes [][]byte) error {
 	ok := false
-	for _, ps := range secrets {
-		// Compare against every secret so timing says nothing about which matched.
-		if secret.Equal(ps.Hash, h) {
+	for _, h := range hashes {
+		if secret.Equal(h, c.hash) {
 			ok = true
 		}
 	}
 	if !ok {
-		return store.Project{}, ErrUnauthorizedCredentials
+		return ErrUnauthorizedCredentials
 	}
-	p, err := s.project(ctx, projectID)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Project{}, ErrUnauthorizedCredentials
-	}
-	if err != nil {
-		return store.Project{}, storeErr(err, "get project")
-	}
-	return p, nil
+	c.verified = true
+	return nil
 }
 
 // projectCacheTTL bounds how stale a cached project row (name, lock

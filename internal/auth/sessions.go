@@ -139,18 +139,25 @@ func (s *Service) sessionFor(ctx context.Context, st store.Store, p store.Projec
 	return s.liveSession(sess, subject, err)
 }
 
-// sessionWithUserFor is sessionFor for sessions/authenticate: the session
-// and its user in one read of the store.
-func (s *Service) sessionWithUserFor(ctx context.Context, p store.Project, token, jwt string) (store.Session, store.User, error) {
+// sessionWithUserFor is sessionFor for sessions/authenticate: the session,
+// its user and the project's secrets in one read of the store, which
+// verifies c too when it was not already.
+func (s *Service) sessionWithUserFor(ctx context.Context, p store.Project, c *Credentials, token, jwt string) (store.Session, store.User, error) {
 	hash, id, subject, err := s.sessionKey(ctx, p, token, jwt)
 	if err != nil {
 		return store.Session{}, store.User{}, err
 	}
-	sess, u, err := s.store.GetSessionWithUser(ctx, p.ID, hash, id)
-	if sess, err = s.liveSession(sess, subject, err); err != nil {
+	read, err := s.store.GetSessionWithUser(ctx, p.ID, hash, id)
+	if err == nil && !c.verified {
+		if err := c.check(read.SecretHashes); err != nil {
+			return store.Session{}, store.User{}, err
+		}
+	}
+	sess, err := s.liveSession(read.Session, subject, err)
+	if err != nil {
 		return store.Session{}, store.User{}, err
 	}
-	return sess, s.withLockState(u), nil
+	return sess, s.withLockState(read.User), nil
 }
 
 // sessionKey checks the arguments that name a session: the hash of a
@@ -367,7 +374,33 @@ func parseAuthorizationCheck(raw json.RawMessage) (bool, error) {
 //
 // A JWT past its exp is accepted when its signature is good and its
 // session is alive, and a fresh JWT is returned (CONTRACT.md §5.4).
+//
+// p's credentials must have been verified (AuthenticateProject).
 func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r AuthenticateSessionRequest) (SessionResult, error) {
+	return s.AuthenticateSessionAs(ctx, p, &Credentials{verified: true}, r)
+}
+
+// AuthenticateSessionAs is AuthenticateSession for credentials that may not
+// have been verified yet (ProjectFor): it runs on every request of every
+// app, and the read of the session brings the project's secrets along, so
+// that the secret costs no query of its own. Whatever the outcome, c is
+// verified before it returns, and an unverified secret gets the 401 and
+// nothing else: no other error, no write, no session.
+func (s *Service) AuthenticateSessionAs(ctx context.Context, p store.Project, c *Credentials, r AuthenticateSessionRequest) (SessionResult, error) {
+	res, err := s.authenticateSession(ctx, p, c, r)
+	if !c.verified {
+		// Every path that returns before the read (bad arguments, a JWT
+		// that does not verify, a session that is not there, the sandbox
+		// values) checks the secret now, so that an unauthenticated caller
+		// learns nothing, not even whether the project exists.
+		if verr := s.VerifyCredentials(ctx, p, c); verr != nil {
+			return SessionResult{}, verr
+		}
+	}
+	return res, err
+}
+
+func (s *Service) authenticateSession(ctx context.Context, p store.Project, c *Credentials, r AuthenticateSessionRequest) (SessionResult, error) {
 	if err := checkDuration(r.SessionDurationMinutes); err != nil {
 		return SessionResult{}, err
 	}
@@ -379,6 +412,9 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 		return SessionResult{}, err
 	}
 	if !p.Live && r.SessionToken == sandboxSessionOK && r.SessionJWT == "" {
+		if err := s.VerifyCredentials(ctx, p, c); err != nil {
+			return SessionResult{}, err
+		}
 		if authzCheck {
 			return SessionResult{}, ErrSessionAuthorization
 		}
@@ -386,7 +422,7 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 		jwt, err := s.sessionJWT(ctx, p, sess, false)
 		return SessionResult{Session: &sess, Token: sandboxSessionOK, JWT: jwt, User: s.sandboxUser(p)}, err
 	}
-	sess, u, err := s.sessionWithUserFor(ctx, p, r.SessionToken, r.SessionJWT)
+	sess, u, err := s.sessionWithUserFor(ctx, p, c, r.SessionToken, r.SessionJWT)
 	if err != nil {
 		return SessionResult{}, err
 	}

@@ -48,6 +48,16 @@ type Project struct {
 }
 
 // ProjectSecret is one of a project's API secrets, stored only as SHA-256.
+// SessionRead is what GetSessionWithUser reads at once.
+type SessionRead struct {
+	Session Session
+	User    User
+	// SecretHashes are the hashes of the project's secrets (as
+	// ProjectSecret.Hash), so that the request's credentials can be checked
+	// without a read of their own.
+	SecretHashes [][]byte
+}
+
 type ProjectSecret struct {
 	ID        string // secret id, shown by `project list`; not the secret
 	ProjectID string
@@ -341,9 +351,9 @@ type Store interface {
 	GetSessionByTokenHash(ctx context.Context, projectID string, tokenHash []byte) (Session, error)
 	// GetSessionWithUser returns a session, by token hash when tokenHash is
 	// not nil and else by id, expired or not, with its user as GetUser
-	// reads it, in one read: sessions/authenticate's path. ErrNotFound if
-	// either is missing.
-	GetSessionWithUser(ctx context.Context, projectID string, tokenHash []byte, sessionID string) (Session, User, error)
+	// reads it and the project's secret hashes, in one read:
+	// sessions/authenticate's path. ErrNotFound if either is missing.
+	GetSessionWithUser(ctx context.Context, projectID string, tokenHash []byte, sessionID string) (SessionRead, error)
 	// ListSessions returns the user's sessions that expire after now.
 	ListSessions(ctx context.Context, projectID, userID string, now time.Time) ([]Session, error)
 	// UpdateSession writes last_accessed_at, expires_at, custom claims,

@@ -1,7 +1,12 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,24 +84,42 @@ func (db *DB) GetSessionByTokenHash(ctx context.Context, projectID string, token
 	return s, db.wrap(err)
 }
 
-// GetSessionWithUser implements store.Store: the session, its user and the
-// user's emails and phones in one query.
-func (db *DB) GetSessionWithUser(ctx context.Context, projectID string, tokenHash []byte, sessionID string) (store.Session, store.User, error) {
-	var x store.Session
-	dest, finish := sessionTarget(&x)
+// GetSessionWithUser implements store.Store: the session, its user with
+// the user's emails and phones, and the project's secret hashes (hex,
+// comma-separated) in one query.
+func (db *DB) GetSessionWithUser(ctx context.Context, projectID string, tokenHash []byte, sessionID string) (store.SessionRead, error) {
+	var out store.SessionRead
+	dest, finish := sessionTarget(&out.Session)
+	var secrets sql.NullString
+	dest = append(dest, &secrets)
+	secretsCol := `(SELECT group_concat(hex(ps.hash), ',') FROM project_secrets ps WHERE ps.project_id = s.project_id)`
+	if db.d.name == BackendPostgres {
+		secretsCol = `(SELECT string_agg(encode(ps.hash, 'hex'), ',') FROM project_secrets ps WHERE ps.project_id = s.project_id)`
+	}
 	by, key := "s.id = ?", any(sessionID)
 	if tokenHash != nil {
 		by, key = "s.token_hash = ?", tokenHash
 	}
-	u, err := db.readUser(ctx, sessionColumnsOfS, dest, `sessions s JOIN users u ON u.project_id = s.project_id AND u.id = s.user_id`,
-		`s.project_id = ? AND `+by, projectID, key)
+	u, err := db.readUser(ctx, sessionColumnsOfS+", "+secretsCol, dest,
+		`sessions s JOIN users u ON u.project_id = s.project_id AND u.id = s.user_id`, `s.project_id = ? AND `+by, projectID, key)
 	if err != nil {
-		return store.Session{}, store.User{}, err
+		return store.SessionRead{}, err
 	}
 	if err := finish(); err != nil {
-		return store.Session{}, store.User{}, err
+		return store.SessionRead{}, err
 	}
-	return x, u, nil
+	out.User = u
+	if secrets.String != "" {
+		for _, h := range strings.Split(secrets.String, ",") {
+			b, err := hex.DecodeString(h)
+			if err != nil {
+				return store.SessionRead{}, fmt.Errorf("sqlstore: decode secret hash: %w", err)
+			}
+			out.SecretHashes = append(out.SecretHashes, b)
+		}
+		slices.SortFunc(out.SecretHashes, bytes.Compare) // in no order in SQL; sorted, for sameness
+	}
+	return out, nil
 }
 
 // ListSessions returns the user's sessions that expire after now, oldest first.

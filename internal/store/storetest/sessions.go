@@ -64,6 +64,8 @@ var sessionBehaviours = []behaviour{
 		})
 		x := newSession(t, s, u, func(x *store.Session) { x.Roles = []string{"stytch_user", "admin"} })
 		other := newSession(t, s, newUser(t, s, p.ID))
+		must(t, s.AddProjectSecret(ctx(), store.ProjectSecret{ID: "first", ProjectID: p.ID, Hash: []byte("first secret hash"), CreatedAt: t0}))
+		must(t, s.AddProjectSecret(ctx(), store.ProjectSecret{ID: "second", ProjectID: p.ID, Hash: []byte{0, 1, 2, 255}, CreatedAt: t0.Add(time.Second)}))
 		wantS, err := s.GetSession(ctx(), p.ID, x.ID)
 		must(t, err)
 		wantU, err := s.GetUser(ctx(), p.ID, u.ID)
@@ -93,27 +95,35 @@ var sessionBehaviours = []behaviour{
 			hash []byte
 			id   string
 		}{{"by token hash", x.TokenHash, other.ID}, {"by id", nil, x.ID}} {
-			gotS, gotU, err := s.GetSessionWithUser(ctx(), p.ID, by.hash, by.id)
+			got, err := s.GetSessionWithUser(ctx(), p.ID, by.hash, by.id)
 			must(t, err)
-			same(by.name+": session", gotS, wantS)
-			same(by.name+": user", gotU, wantU)
+			same(by.name+": session", got.Session, wantS)
+			same(by.name+": user", got.User, wantU)
+			same(by.name+": secret hashes", got.SecretHashes, [][]byte{{0, 1, 2, 255}, []byte("first secret hash")}) // bytewise order
 		}
 		// A user without any email or phone reads with empty lists.
 		bare := newUser(t, s, p.ID, func(u *store.User) { u.Emails, u.Phones = nil, nil })
 		bx := store.Session{ID: id("session"), ProjectID: p.ID, UserID: bare.ID, TokenHash: []byte(id("token")),
 			StartedAt: t0, LastAccessedAt: t0, ExpiresAt: t0.Add(time.Hour), CustomClaims: json.RawMessage(`{}`)}
 		must(t, s.CreateSession(ctx(), bx))
-		_, gotU, err := s.GetSessionWithUser(ctx(), p.ID, bx.TokenHash, "")
+		bare0, err := s.GetSessionWithUser(ctx(), p.ID, bx.TokenHash, "")
 		must(t, err)
+		gotU := bare0.User
 		if gotU.ID != bare.ID || gotU.Emails == nil || gotU.Phones == nil || len(gotU.Emails)+len(gotU.Phones) != 0 {
 			t.Fatalf("user without methods read as %+v", gotU)
 		}
-		_, _, err = s.GetSessionWithUser(ctx(), p.ID, []byte("no such hash"), x.ID)
+		_, err = s.GetSessionWithUser(ctx(), p.ID, []byte("no such hash"), x.ID)
 		mustBe(t, err, store.ErrNotFound)
-		_, _, err = s.GetSessionWithUser(ctx(), p.ID, nil, "session-test-nope")
+		_, err = s.GetSessionWithUser(ctx(), p.ID, nil, "session-test-nope")
 		mustBe(t, err, store.ErrNotFound)
-		_, _, err = s.GetSessionWithUser(ctx(), newProject(t, s).ID, x.TokenHash, "")
+		_, err = s.GetSessionWithUser(ctx(), newProject(t, s).ID, x.TokenHash, "")
 		mustBe(t, err, store.ErrNotFound)
+		// A project without secrets reads none.
+		must(t, s.DeleteProjectSecret(ctx(), p.ID, "first"))
+		must(t, s.DeleteProjectSecret(ctx(), p.ID, "second"))
+		none, err := s.GetSessionWithUser(ctx(), p.ID, x.TokenHash, "")
+		must(t, err)
+		equal(t, "secret hashes of a project without secrets", len(none.SecretHashes), 0)
 	}},
 	{"ASessionWithoutRolesOrClaimsComesBackWithEmptyValuesNotNil", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
