@@ -149,8 +149,14 @@ func (s *Service) sessionWithUserFor(ctx context.Context, p store.Project, c *Cr
 	}
 	read, err := s.store.GetSessionWithUser(ctx, p.ID, hash, id)
 	if err == nil && !c.verified {
-		if err := c.check(read.SecretHashes); err != nil {
-			return store.Session{}, store.User{}, err
+		if c.check(read.SecretHashes) != nil {
+			// Read the secrets again, as AuthenticateSessionAs does when
+			// there is no session: the same work either way, so that its
+			// timing does not tell a caller without the secret whether a
+			// session exists.
+			if err := s.VerifyCredentials(ctx, p, c); err != nil {
+				return store.Session{}, store.User{}, err
+			}
 		}
 	}
 	sess, err := s.liveSession(read.Session, subject, err)
