@@ -66,3 +66,89 @@ func TestNotesOfManySessionsLandInBatches(t *testing.T) {
 		})
 	}
 }
+
+// TestABatchOfTouchesWritesEachAsIfInTurn: commitTouches writes a batch a
+// few sessions to a statement (2 here); two touches of one session both
+// get the outcome of the later, whose values are written; a touch without
+// an expiry keeps the session's; a touch of a session deleted meanwhile is
+// ErrNotFound, and fails no other.
+func TestABatchOfTouchesWritesEachAsIfInTurn(t *testing.T) {
+	defer func(n int) { notesPerStatement = n }(notesPerStatement)
+	notesPerStatement = 2
+	for name, url := range map[string]func(testing.TB) string{"sqlite": storetest.SQLiteURL, "postgres": storetest.PostgresURL} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := Open(ctx, url(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+			p := store.Project{ID: "project-test-touch", Name: "touch", CreatedAt: t0, LockThreshold: 10, LockTTL: time.Hour}
+			if err := db.CreateProject(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			u := store.User{ID: "user-test-touch", ProjectID: p.ID, Status: "active", CreatedAt: t0}
+			if err := db.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 4 {
+				x := store.Session{ID: fmt.Sprintf("session-test-%d", i), ProjectID: p.ID, UserID: u.ID,
+					TokenHash: []byte(fmt.Sprintf("token-%d", i)), StartedAt: t0, LastAccessedAt: t0,
+					ExpiresAt: t0.Add(time.Hour), CustomClaims: json.RawMessage(`{}`)}
+				if err := db.CreateSession(ctx, x); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.DeleteSession(ctx, p.ID, "session-test-3"); err != nil {
+				t.Fatal(err)
+			}
+			mk := func(id string, last time.Duration, expires *time.Duration) *touch {
+				x := &touch{projectID: p.ID, sessionID: id, last: ms(t0.Add(last)), done: make(chan struct{})}
+				if expires != nil {
+					e := ms(t0.Add(*expires))
+					x.expires = &e
+				}
+				return x
+			}
+			d := func(v time.Duration) *time.Duration { return &v }
+			batch := []*touch{
+				mk("session-test-0", time.Minute, d(2*time.Hour)),
+				mk("session-test-1", time.Minute, nil),
+				mk("session-test-3", time.Minute, d(2*time.Hour)),
+				mk("session-test-0", 2*time.Minute, d(3*time.Hour)),
+				mk("session-test-2", 3*time.Minute, d(30*time.Minute)),
+			}
+			db.commitTouches(batch)
+			for i, x := range batch {
+				<-x.done
+				want := error(nil)
+				if x.sessionID == "session-test-3" {
+					want = store.ErrNotFound
+				}
+				if x.err != want {
+					t.Errorf("touch %d of %s: err %v, want %v", i, x.sessionID, x.err, want)
+				}
+			}
+			for id, want := range map[string][2]time.Duration{
+				"session-test-0": {2 * time.Minute, 3 * time.Hour},
+				"session-test-1": {time.Minute, time.Hour},
+				"session-test-2": {3 * time.Minute, 30 * time.Minute},
+			} {
+				got, err := db.GetSession(ctx, p.ID, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !got.LastAccessedAt.Equal(t0.Add(want[0])) || !got.ExpiresAt.Equal(t0.Add(want[1])) {
+					t.Errorf("%s: last_accessed_at %v expires_at %v, want %v and %v", id, got.LastAccessedAt, got.ExpiresAt, t0.Add(want[0]), t0.Add(want[1]))
+				}
+			}
+			if _, err := db.GetSession(ctx, p.ID, "session-test-3"); err != store.ErrNotFound {
+				t.Fatalf("the deleted session came back: %v", err)
+			}
+		})
+	}
+}
