@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -189,31 +188,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, r, auth.ErrBadRequest.With("The path and query must be UTF-8 without NUL characters."))
 		return
 	}
-	if !canonicalPath(r.URL.Path) {
-		// The router would answer a 301 to the cleaned path, a redirect
-		// that turns a client's POST into a GET. No route of the API has
-		// an empty, "." or ".." segment, so the answer is a plain 404.
-		writeError(rec, r, auth.ErrRouteNotFound)
-		return
-	}
 	s.mux.ServeHTTP(rec, r)
 }
 
-// canonicalPath reports whether p is already what the router's path
-// cleaning would make of it (path.Clean, keeping a trailing slash).
-func canonicalPath(p string) bool {
-	if p == "" || p[0] != '/' {
-		return false
-	}
-	c := path.Clean(p)
-	if strings.HasSuffix(p, "/") && c != "/" {
-		c += "/"
-	}
-	return c == p
-}
-
-// recorder notes the status and turns the router's plain-text 405 into a
-// Stytch envelope.
+// recorder notes the status and turns the router's own answers into Stytch
+// envelopes: its plain-text 404 and 405, and its redirect of a path with an
+// empty, "." or ".." segment to the cleaned path (a redirect a client would
+// follow with a GET, whatever it sent). No route of the API has such a
+// segment, so that one becomes a 404.
 type recorder struct {
 	http.ResponseWriter
 	r      *http.Request
@@ -226,14 +208,16 @@ func (w *recorder) WriteHeader(code int) {
 	if w.wrote {
 		return
 	}
-	if (code == http.StatusMethodNotAllowed || code == http.StatusNotFound) && !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+	redirect := code >= 300 && code < 400
+	if (code == http.StatusMethodNotAllowed || code == http.StatusNotFound || redirect) && !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
 		w.muted = true
 		e := auth.ErrRouteNotFound
 		if code == http.StatusMethodNotAllowed {
 			e = auth.ErrMethodNotAllowed
 		}
+		w.Header().Del("Location")
 		writeError(&recorder{ResponseWriter: w.ResponseWriter, r: w.r}, w.r, e)
-		w.wrote, w.status = true, code
+		w.wrote, w.status = true, e.Status
 		return
 	}
 	w.wrote, w.status = true, code
