@@ -461,15 +461,7 @@ func (s *Service) AuthenticateMagicLink(ctx context.Context, p store.Project, r 
 			return err
 		}
 		userID = u.ID
-		var existing *store.Session
-		if r.SessionToken != "" || r.SessionJWT != "" {
-			es, err := s.sessionFor(ctx, tx, p, r.SessionToken, r.SessionJWT)
-			if err != nil {
-				return err
-			}
-			existing = &es
-		}
-		sess, token, err = s.finishLogin(ctx, tx, loginInput{project: p, userID: u.ID, roles: u.Roles, factor: f, attrs: r.Attributes, opts: r.SessionOptions, existing: existing})
+		sess, token, err = s.finishLogin(ctx, tx, loginInput{project: p, userID: u.ID, roles: u.Roles, factor: f, attrs: r.Attributes, opts: r.SessionOptions})
 		return err
 	})
 	if err != nil {

@@ -210,13 +210,12 @@ func (s *Service) liveSession(sess store.Session, subject string, err error) (st
 
 // loginInput is what a successful factor hands to finishLogin.
 type loginInput struct {
-	project  store.Project
-	userID   string
-	roles    []string // the user's roles, carried into a new session
-	factor   store.Factor
-	attrs    *Attributes
-	opts     SessionOptions
-	existing *store.Session // session named by the caller (MFA), if any
+	project store.Project
+	userID  string
+	roles   []string // the user's roles, carried into a new session
+	factor  store.Factor
+	attrs   *Attributes
+	opts    SessionOptions // its session_token or session_jwt names the session to join (MFA)
 }
 
 // finishLogin runs inside the factor's transaction: it creates a session,
@@ -224,14 +223,22 @@ type loginInput struct {
 // asked for no session. It returns the session and its token.
 func (s *Service) finishLogin(ctx context.Context, tx store.Store, in loginInput) (*store.Session, string, error) {
 	now := s.Now()
-	if in.existing == nil && in.opts.SessionDurationMinutes == nil {
+	var existing *store.Session
+	if in.opts.SessionToken != "" || in.opts.SessionJWT != "" {
+		es, err := s.sessionFor(ctx, tx, in.project, in.opts.SessionToken, in.opts.SessionJWT)
+		if err != nil {
+			return nil, "", err
+		}
+		existing = &es
+	}
+	if existing == nil && in.opts.SessionDurationMinutes == nil {
 		return nil, "", nil // no session asked for; custom claims are ignored
 	}
-	if in.existing != nil {
-		if in.existing.UserID != in.userID {
+	if existing != nil {
+		if existing.UserID != in.userID {
 			return nil, "", ErrUserIDMismatch
 		}
-		sess, err := s.lockSession(ctx, tx, in.project.ID, in.userID, in.existing.ID, now)
+		sess, err := s.lockSession(ctx, tx, in.project.ID, in.userID, existing.ID, now)
 		if err != nil {
 			return nil, "", err
 		}
