@@ -64,47 +64,50 @@ func (db *DB) flushNotes() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	args := make([]any, 0, 3*len(batch))
+	for k, v := range batch {
+		args = append(args, k.projectID, k.sessionID, v)
+	}
 	_ = db.inTx(ctx, func(tx *DB) error {
-		args := make([]any, 0, 3*min(len(batch), notesPerStatement))
-		flush := func() error {
-			if len(args) == 0 {
-				return nil
-			}
-			_, err := tx.exec(ctx, notesUpdate(len(args)/3), args...)
-			args = args[:0]
+		return inChunks(len(batch), func(lo, hi int) error {
+			_, err := tx.exec(ctx, withValues("project_id, id, at", "?, ?, CAST(? AS BIGINT)", hi-lo,
+				`UPDATE sessions SET last_accessed_at = v.at FROM v
+				WHERE sessions.project_id = v.project_id AND sessions.id = v.id AND sessions.last_accessed_at < v.at`),
+				args[3*lo:3*hi]...)
 			return err
-		}
-		for k, v := range batch {
-			args = append(args, k.projectID, k.sessionID, v)
-			if len(args) == 3*notesPerStatement {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		return flush()
+		})
 	})
 }
 
-// notesPerStatement is how many sessions one UPDATE of flushNotes writes
-// (a variable for the test of the batching only):
-// one statement for hundreds of sessions instead of one each, well under
-// both databases' limits on parameters.
-var notesPerStatement = 500
+// rowsPerStatement is how many sessions one batched UPDATE (flushNotes,
+// commitTouches) writes: hundreds to a statement instead of one each, well
+// under both databases' limits on parameters. A variable for the tests of
+// the batching only.
+var rowsPerStatement = 500
 
-// notesUpdate is the UPDATE writing n notes, given as n triples of
-// (project id, session id, last_accessed_at) parameters.
-func notesUpdate(n int) string {
+// inChunks calls fn on [lo, hi) ranges of at most rowsPerStatement of n
+// rows, in order, until one fails.
+func inChunks(n int, fn func(lo, hi int) error) error {
+	for lo := 0; lo < n; lo += rowsPerStatement {
+		if err := fn(lo, min(lo+rowsPerStatement, n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// withValues prefixes stmt with a table v (cols) of n rows of the
+// placeholders row: `WITH v (cols) AS (VALUES (row), (row), …) stmt`.
+func withValues(cols, row string, n int, stmt string) string {
 	var b strings.Builder
-	b.WriteString(`WITH v (project_id, id, at) AS (VALUES `)
+	b.WriteString("WITH v (" + cols + ") AS (VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(`(?, ?, CAST(? AS BIGINT))`)
+		b.WriteString("(" + row + ")")
 	}
-	b.WriteString(`) UPDATE sessions SET last_accessed_at = v.at FROM v
-		WHERE sessions.project_id = v.project_id AND sessions.id = v.id AND sessions.last_accessed_at < v.at`)
+	b.WriteString(") " + stmt)
 	return b.String()
 }
 

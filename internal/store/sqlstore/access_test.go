@@ -16,55 +16,31 @@ import (
 // backends, whichever statement carries it, and none moves a session's
 // last_accessed_at back. (Batches of 2 here, over 7 sessions.)
 func TestNotesOfManySessionsLandInBatches(t *testing.T) {
-	defer func(n int) { notesPerStatement = n }(notesPerStatement)
-	notesPerStatement = 2
-	for name, url := range map[string]func(testing.TB) string{"sqlite": storetest.SQLiteURL, "postgres": storetest.PostgresURL} {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			db, err := Open(ctx, url(t))
+	defer func(n int) { rowsPerStatement = n }(rowsPerStatement)
+	rowsPerStatement = 2
+	onBothBackends(t, 7, func(t *testing.T, db *DB, p store.Project) {
+		ctx := context.Background()
+		want := map[string]time.Time{}
+		for i := range 7 {
+			id := fmt.Sprintf("session-test-%d", i)
+			at := t0.Add(time.Duration(i+1) * time.Minute)
+			db.NoteAccess(p.ID, id, at)
+			want[id] = at
+		}
+		db.flushNotes()
+		// And a note older than what is stored changes nothing.
+		db.NoteAccess(p.ID, "session-test-0", t0)
+		db.flushNotes()
+		for id, at := range want {
+			got, err := db.GetSession(ctx, p.ID, id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer db.Close()
-			if err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
+			if !got.LastAccessedAt.Equal(at) {
+				t.Errorf("%s: last_accessed_at %v, want %v", id, got.LastAccessedAt, at)
 			}
-			t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-			p := store.Project{ID: "project-test-notes", Name: "notes", CreatedAt: t0, LockThreshold: 10, LockTTL: time.Hour}
-			if err := db.CreateProject(ctx, p); err != nil {
-				t.Fatal(err)
-			}
-			u := store.User{ID: "user-test-notes", ProjectID: p.ID, Status: "active", CreatedAt: t0}
-			if err := db.CreateUser(ctx, u); err != nil {
-				t.Fatal(err)
-			}
-			want := map[string]time.Time{}
-			for i := range 7 {
-				x := store.Session{ID: fmt.Sprintf("session-test-%d", i), ProjectID: p.ID, UserID: u.ID,
-					TokenHash: []byte(fmt.Sprintf("token-%d", i)), StartedAt: t0, LastAccessedAt: t0,
-					ExpiresAt: t0.Add(time.Hour), CustomClaims: json.RawMessage(`{}`)}
-				if err := db.CreateSession(ctx, x); err != nil {
-					t.Fatal(err)
-				}
-				at := t0.Add(time.Duration(i+1) * time.Minute)
-				db.NoteAccess(p.ID, x.ID, at)
-				want[x.ID] = at
-			}
-			db.flushNotes()
-			// And a note older than what is stored changes nothing.
-			db.NoteAccess(p.ID, "session-test-0", t0)
-			db.flushNotes()
-			for id, at := range want {
-				got, err := db.GetSession(ctx, p.ID, id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !got.LastAccessedAt.Equal(at) {
-					t.Errorf("%s: last_accessed_at %v, want %v", id, got.LastAccessedAt, at)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestABatchOfTouchesWritesEachAsIfInTurn: commitTouches writes a batch a
@@ -73,8 +49,67 @@ func TestNotesOfManySessionsLandInBatches(t *testing.T) {
 // an expiry keeps the session's; a touch of a session deleted meanwhile is
 // ErrNotFound, and fails no other.
 func TestABatchOfTouchesWritesEachAsIfInTurn(t *testing.T) {
-	defer func(n int) { notesPerStatement = n }(notesPerStatement)
-	notesPerStatement = 2
+	defer func(n int) { rowsPerStatement = n }(rowsPerStatement)
+	rowsPerStatement = 2
+	onBothBackends(t, 4, func(t *testing.T, db *DB, p store.Project) {
+		ctx := context.Background()
+		if err := db.DeleteSession(ctx, p.ID, "session-test-3"); err != nil {
+			t.Fatal(err)
+		}
+		mk := func(id string, last time.Duration, expires *time.Duration) *touch {
+			x := &touch{projectID: p.ID, sessionID: id, last: ms(t0.Add(last)), done: make(chan struct{})}
+			if expires != nil {
+				e := ms(t0.Add(*expires))
+				x.expires = &e
+			}
+			return x
+		}
+		d := func(v time.Duration) *time.Duration { return &v }
+		batch := []*touch{
+			mk("session-test-0", time.Minute, d(2*time.Hour)),
+			mk("session-test-1", time.Minute, nil),
+			mk("session-test-3", time.Minute, d(2*time.Hour)),
+			mk("session-test-0", 2*time.Minute, d(3*time.Hour)),
+			mk("session-test-2", 3*time.Minute, d(30*time.Minute)),
+		}
+		db.commitTouches(batch)
+		for i, x := range batch {
+			<-x.done
+			want := error(nil)
+			if x.sessionID == "session-test-3" {
+				want = store.ErrNotFound
+			}
+			if x.err != want {
+				t.Errorf("touch %d of %s: err %v, want %v", i, x.sessionID, x.err, want)
+			}
+		}
+		for id, want := range map[string][2]time.Duration{
+			"session-test-0": {2 * time.Minute, 3 * time.Hour},
+			"session-test-1": {time.Minute, time.Hour},
+			"session-test-2": {3 * time.Minute, 30 * time.Minute},
+		} {
+			got, err := db.GetSession(ctx, p.ID, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.LastAccessedAt.Equal(t0.Add(want[0])) || !got.ExpiresAt.Equal(t0.Add(want[1])) {
+				t.Errorf("%s: last_accessed_at %v expires_at %v, want %v and %v", id, got.LastAccessedAt, got.ExpiresAt, t0.Add(want[0]), t0.Add(want[1]))
+			}
+		}
+		if _, err := db.GetSession(ctx, p.ID, "session-test-3"); err != store.ErrNotFound {
+			t.Fatalf("the deleted session came back: %v", err)
+		}
+	})
+}
+
+// t0 is the time the sessions of these tests start at.
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// onBothBackends runs fn on a fresh SQLite file and a fresh PostgreSQL
+// schema, each with a project and a user holding n sessions,
+// session-test-0 … session-test-<n-1>, started at t0 and ending an hour
+// later.
+func onBothBackends(t *testing.T, n int, fn func(t *testing.T, db *DB, p store.Project)) {
 	for name, url := range map[string]func(testing.TB) string{"sqlite": storetest.SQLiteURL, "postgres": storetest.PostgresURL} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
@@ -86,16 +121,15 @@ func TestABatchOfTouchesWritesEachAsIfInTurn(t *testing.T) {
 			if err := db.Migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
-			t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-			p := store.Project{ID: "project-test-touch", Name: "touch", CreatedAt: t0, LockThreshold: 10, LockTTL: time.Hour}
+			p := store.Project{ID: "project-test-batch", Name: "batch", CreatedAt: t0, LockThreshold: 10, LockTTL: time.Hour}
 			if err := db.CreateProject(ctx, p); err != nil {
 				t.Fatal(err)
 			}
-			u := store.User{ID: "user-test-touch", ProjectID: p.ID, Status: "active", CreatedAt: t0}
+			u := store.User{ID: "user-test-batch", ProjectID: p.ID, Status: "active", CreatedAt: t0}
 			if err := db.CreateUser(ctx, u); err != nil {
 				t.Fatal(err)
 			}
-			for i := range 4 {
+			for i := range n {
 				x := store.Session{ID: fmt.Sprintf("session-test-%d", i), ProjectID: p.ID, UserID: u.ID,
 					TokenHash: []byte(fmt.Sprintf("token-%d", i)), StartedAt: t0, LastAccessedAt: t0,
 					ExpiresAt: t0.Add(time.Hour), CustomClaims: json.RawMessage(`{}`)}
@@ -103,52 +137,7 @@ func TestABatchOfTouchesWritesEachAsIfInTurn(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := db.DeleteSession(ctx, p.ID, "session-test-3"); err != nil {
-				t.Fatal(err)
-			}
-			mk := func(id string, last time.Duration, expires *time.Duration) *touch {
-				x := &touch{projectID: p.ID, sessionID: id, last: ms(t0.Add(last)), done: make(chan struct{})}
-				if expires != nil {
-					e := ms(t0.Add(*expires))
-					x.expires = &e
-				}
-				return x
-			}
-			d := func(v time.Duration) *time.Duration { return &v }
-			batch := []*touch{
-				mk("session-test-0", time.Minute, d(2*time.Hour)),
-				mk("session-test-1", time.Minute, nil),
-				mk("session-test-3", time.Minute, d(2*time.Hour)),
-				mk("session-test-0", 2*time.Minute, d(3*time.Hour)),
-				mk("session-test-2", 3*time.Minute, d(30*time.Minute)),
-			}
-			db.commitTouches(batch)
-			for i, x := range batch {
-				<-x.done
-				want := error(nil)
-				if x.sessionID == "session-test-3" {
-					want = store.ErrNotFound
-				}
-				if x.err != want {
-					t.Errorf("touch %d of %s: err %v, want %v", i, x.sessionID, x.err, want)
-				}
-			}
-			for id, want := range map[string][2]time.Duration{
-				"session-test-0": {2 * time.Minute, 3 * time.Hour},
-				"session-test-1": {time.Minute, time.Hour},
-				"session-test-2": {3 * time.Minute, 30 * time.Minute},
-			} {
-				got, err := db.GetSession(ctx, p.ID, id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !got.LastAccessedAt.Equal(t0.Add(want[0])) || !got.ExpiresAt.Equal(t0.Add(want[1])) {
-					t.Errorf("%s: last_accessed_at %v expires_at %v, want %v and %v", id, got.LastAccessedAt, got.ExpiresAt, t0.Add(want[0]), t0.Add(want[1]))
-				}
-			}
-			if _, err := db.GetSession(ctx, p.ID, "session-test-3"); err != store.ErrNotFound {
-				t.Fatalf("the deleted session came back: %v", err)
-			}
+			fn(t, db, p)
 		})
 	}
 }

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
@@ -78,83 +77,57 @@ func (db *DB) groupTouch(ctx context.Context, projectID, sessionID string, last 
 }
 
 // commitTouches writes one batch in one transaction, a few hundred
-// sessions to a statement (touchesUpdate). It runs detached from any one
+// sessions to a statement (rowsPerStatement). It runs detached from any one
 // caller's context so that a caller giving up does not fail the others'
 // writes. Two touches of one session in a batch both get the outcome of
 // the later, which is what is written, as if they had run in turn.
 func (db *DB) commitTouches(batch []*touch) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	type key struct{ projectID, sessionID string }
-	last := make(map[key]*touch, len(batch))
-	var unique []*touch
+	last := make(map[accessKey]*touch, len(batch))
+	var args []any // per session: project id, session id, last_accessed_at, expires_at or NULL to keep it
 	for _, t := range batch {
-		k := key{t.projectID, t.sessionID}
+		k := accessKey{t.projectID, t.sessionID}
 		if _, seen := last[k]; !seen {
-			unique = append(unique, t)
+			args = append(args, t.projectID, t.sessionID, nil, nil)
 		}
 		last[k] = t
 	}
-	written := make(map[key]bool, len(unique))
+	for i := 0; i < len(args); i += 4 {
+		t := last[accessKey{args[i].(string), args[i+1].(string)}]
+		args[i+2] = t.last
+		if t.expires != nil {
+			args[i+3] = *t.expires
+		}
+	}
+	written := make(map[accessKey]bool, len(last))
 	err := db.inTx(ctx, func(tx *DB) error {
-		for len(unique) > 0 {
-			n := min(len(unique), notesPerStatement)
-			args := make([]any, 0, 4*n)
-			for _, t := range unique[:n] {
-				w := last[key{t.projectID, t.sessionID}]
-				var expires any
-				if w.expires != nil {
-					expires = *w.expires
-				}
-				args = append(args, w.projectID, w.sessionID, w.last, expires)
-			}
-			unique = unique[n:]
-			rows, err := tx.query(ctx, touchesUpdate(n), args...)
+		return inChunks(len(args)/4, func(lo, hi int) error {
+			rows, err := tx.query(ctx, withValues("project_id, id, last, expires", "?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT)", hi-lo,
+				`UPDATE sessions SET last_accessed_at = v.last, expires_at = COALESCE(v.expires, sessions.expires_at) FROM v
+				WHERE sessions.project_id = v.project_id AND sessions.id = v.id
+				RETURNING sessions.project_id, sessions.id`), args[4*lo:4*hi]...)
 			if err != nil {
 				return err
 			}
+			defer rows.Close()
 			for rows.Next() {
-				var k key
+				var k accessKey
 				if err := rows.Scan(&k.projectID, &k.sessionID); err != nil {
-					rows.Close()
 					return db.wrap(err)
 				}
 				written[k] = true
 			}
-			if err := rows.Close(); err != nil {
-				return db.wrap(err)
-			}
-			if err := rows.Err(); err != nil {
-				return db.wrap(err)
-			}
-		}
-		return nil
+			return db.wrap(rows.Err())
+		})
 	})
 	for _, t := range batch {
 		switch {
 		case err != nil:
 			t.err = err
-		case !written[key{t.projectID, t.sessionID}]:
+		case !written[accessKey{t.projectID, t.sessionID}]:
 			t.err = store.ErrNotFound // deleted meanwhile: revocation stays immediate
 		}
 		close(t.done)
 	}
-}
-
-// touchesUpdate is the UPDATE writing n touches, given as n quadruples of
-// (project id, session id, last_accessed_at, expires_at or NULL to keep
-// it) parameters; it returns the keys of the sessions it found.
-func touchesUpdate(n int) string {
-	var b strings.Builder
-	b.WriteString(`WITH v (project_id, id, last, expires) AS (VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(`(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT))`)
-	}
-	b.WriteString(`) UPDATE sessions SET last_accessed_at = v.last, expires_at = COALESCE(v.expires, sessions.expires_at) FROM v
-		WHERE sessions.project_id = v.project_id AND sessions.id = v.id
-		RETURNING sessions.project_id, sessions.id`)
-	return b.String()
 }
