@@ -244,29 +244,31 @@ type jsonMethod struct {
 
 // decodeMethods decodes a methodsJSON array.
 func decodeMethods(s string) ([]jsonMethod, error) {
-	if s == "" || s == "[]" {
-		return nil, nil
-	}
-	var rows [][5]json.RawMessage
-	if err := json.Unmarshal([]byte(s), &rows); err != nil {
+	var out []jsonMethod
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
 		return nil, fmt.Errorf("sqlstore: decode methods: %w", err)
 	}
-	out := make([]jsonMethod, len(rows))
-	for i, r := range rows {
-		var verified int
-		var pending *int64
-		for j, v := range []any{&out[i].id, &out[i].value, &verified, &out[i].created, &pending} {
-			if err := json.Unmarshal(r[j], v); err != nil {
-				return nil, fmt.Errorf("sqlstore: decode methods: %w", err)
-			}
-		}
-		out[i].verified = verified != 0
-		if pending != nil {
-			t := fromMS(*pending)
-			out[i].pending = &t
-		}
-	}
 	return out, nil
+}
+
+// UnmarshalJSON reads one [id, value, verified, created_at, pending_until]
+// element of a methodsJSON array.
+func (m *jsonMethod) UnmarshalJSON(b []byte) error {
+	var verified int
+	var pending *int64
+	fields := []any{&m.id, &m.value, &verified, &m.created, &pending}
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	if len(fields) != 5 {
+		return fmt.Errorf("%d fields, want 5", len(fields))
+	}
+	m.verified = verified != 0
+	if pending != nil {
+		t := fromMS(*pending)
+		m.pending = &t
+	}
+	return nil
 }
 
 // loadMethods fills in the emails and phones of users (all of projectID)
