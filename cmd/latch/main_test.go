@@ -19,11 +19,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/latch-auth/latch/internal/latchtest"
 	"github.com/latch-auth/latch/internal/store/storetest"
 )
 
@@ -37,10 +37,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	latchBin = filepath.Join(dir, "latch")
-	build := exec.Command("go", "build", "-ldflags", "-X main.version="+testVersion, "-o", latchBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	latchBin, err = latchtest.BuildLatch(dir, "-ldflags", "-X main.version="+testVersion)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "build latch:", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
@@ -48,17 +46,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// environ is the test's environment without any LATCH_ variable, plus env.
-func environ(env ...string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LATCH_") {
-			out = append(out, kv)
-		}
-	}
-	return append(out, env...)
 }
 
 type result struct {
@@ -72,7 +59,7 @@ func latch(t *testing.T, dir string, env []string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, latchBin, args...)
-	cmd.Dir, cmd.Env = dir, environ(env...)
+	cmd.Dir, cmd.Env = dir, latchtest.Environ(env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -98,28 +85,11 @@ func mustLatch(t *testing.T, dir string, env []string, args ...string) result {
 	return r
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 // server is a running `latch serve`.
 type server struct {
 	cmd            *exec.Cmd
 	addr           string
-	stdout, stderr *lockedBuffer
+	stdout, stderr *latchtest.LockedBuffer
 	done           chan struct{}
 	err            error // the exit error, once done is closed
 }
@@ -147,9 +117,9 @@ func startServer(t *testing.T, dir string, env []string, addr string, args ...st
 		addr = freeAddr(t)
 		args = append([]string{"--addr", addr}, args...)
 	}
-	s := &server{addr: addr, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	s := &server{addr: addr, stdout: &latchtest.LockedBuffer{}, stderr: &latchtest.LockedBuffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(latchBin, append([]string{"serve"}, args...)...)
-	s.cmd.Dir, s.cmd.Env = dir, environ(env...)
+	s.cmd.Dir, s.cmd.Env = dir, latchtest.Environ(env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,15 +1,12 @@
 package attack
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -36,11 +33,7 @@ func latchBinary(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "latch")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/latch-auth/latch/cmd/latch").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		binPath, buildErr = latchtest.BuildLatch(dir)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -48,49 +41,20 @@ func latchBinary(t *testing.T) string {
 	return binPath
 }
 
-// childEnv is the environment without LATCH_ variables, which the binary
-// would read as flags.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LATCH_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
 // server is one `latch serve` process.
 type server struct {
 	cmd    *exec.Cmd
 	url    string
-	stderr *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	stderr *latchtest.LockedBuffer
 }
 
 var listening = regexp.MustCompile(`latch listening.* addr=(127\.0\.0\.1:[0-9]+)`)
 
 func startServer(t *testing.T, bin string, args ...string) *server {
 	t.Helper()
-	s := &server{stderr: &lockedBuffer{}}
+	s := &server{stderr: &latchtest.LockedBuffer{}}
 	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	s.cmd.Env = childEnv()
+	s.cmd.Env = latchtest.Environ()
 	s.cmd.Stderr = s.stderr
 	s.cmd.Stdout = s.stderr
 	if err := s.cmd.Start(); err != nil {

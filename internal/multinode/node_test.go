@@ -11,9 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,10 +30,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "multinode:", err)
 		os.Exit(1)
 	}
-	latchBin = filepath.Join(dir, "latch")
-	build := exec.Command("go", "build", "-o", latchBin, "github.com/latch-auth/latch/cmd/latch")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	latchBin, err = latchtest.BuildLatch(dir)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "multinode: build latch:", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
@@ -61,7 +57,7 @@ type node struct {
 	Name string
 	URL  string
 	cmd  *exec.Cmd
-	logs *lockedBuffer
+	logs *latchtest.LockedBuffer
 	done chan struct{} // closed when the process has exited
 }
 
@@ -107,7 +103,7 @@ func startCluster(t *testing.T, n int) *cluster {
 		if t.Failed() {
 			for _, nd := range c.Nodes {
 				if nd != nil {
-					t.Logf("log of node %s:\n%s", nd.Name, nd.logs.tail(16<<10))
+					t.Logf("log of node %s:\n%s", nd.Name, nd.logs.Tail(16<<10))
 				}
 			}
 		}
@@ -121,7 +117,7 @@ func startCluster(t *testing.T, n int) *cluster {
 // start runs `latch serve` on a free loopback port and waits (up to 20 s)
 // for it to be healthy.
 func (c *cluster) start(name string) (*node, error) {
-	nd := &node{Name: name, logs: &lockedBuffer{}, done: make(chan struct{})}
+	nd := &node{Name: name, logs: &latchtest.LockedBuffer{}, done: make(chan struct{})}
 	cmd := exec.Command(latchBin, "serve",
 		"--addr", "127.0.0.1:0",
 		"--database", c.Database,
@@ -135,7 +131,7 @@ func (c *cluster) start(name string) (*node, error) {
 		"--twilio-from", latchtest.TwilioFrom,
 		"--twilio-whatsapp-from", latchtest.TwilioWhatsAppFrom,
 	)
-	cmd.Env = cleanEnv()
+	cmd.Env = latchtest.Environ()
 	cmd.Dir = c.dir // nothing lands in the source tree
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Stdout = nd.logs
@@ -152,9 +148,9 @@ func (c *cluster) start(name string) (*node, error) {
 	case a := <-addr:
 		nd.URL = "http://" + a
 	case <-nd.done:
-		return nd, fmt.Errorf("node %s exited before listening:\n%s", name, nd.logs.tail(4<<10))
+		return nd, fmt.Errorf("node %s exited before listening:\n%s", name, nd.logs.Tail(4<<10))
 	case <-deadline:
-		return nd, fmt.Errorf("node %s did not listen within 20 s:\n%s", name, nd.logs.tail(4<<10))
+		return nd, fmt.Errorf("node %s did not listen within 20 s:\n%s", name, nd.logs.Tail(4<<10))
 	}
 	for {
 		res, err := http.Get(nd.URL + "/healthz")
@@ -166,9 +162,9 @@ func (c *cluster) start(name string) (*node, error) {
 		}
 		select {
 		case <-nd.done:
-			return nd, fmt.Errorf("node %s exited:\n%s", name, nd.logs.tail(4<<10))
+			return nd, fmt.Errorf("node %s exited:\n%s", name, nd.logs.Tail(4<<10))
 		case <-deadline:
-			return nd, fmt.Errorf("node %s not healthy within 20 s (last: %v):\n%s", name, err, nd.logs.tail(4<<10))
+			return nd, fmt.Errorf("node %s not healthy within 20 s (last: %v):\n%s", name, err, nd.logs.Tail(4<<10))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -193,18 +189,6 @@ func (nd *node) stop() {
 	}
 }
 
-// cleanEnv is the test's environment without LATCH_* variables, so that
-// only the flags configure the nodes.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LATCH_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
 // cli runs a latch management command against the cluster's database and
 // returns its standard output.
 func (c *cluster) cli(t *testing.T, args ...string) string {
@@ -215,7 +199,7 @@ func (c *cluster) cli(t *testing.T, args ...string) string {
 	cmd.Dir = c.dir
 	// Through the environment: flags after a positional argument (a URL)
 	// would not be parsed.
-	cmd.Env = append(cleanEnv(), "LATCH_DATABASE="+c.Database, "LATCH_MASTER_KEY="+c.MasterKey)
+	cmd.Env = append(latchtest.Environ(), "LATCH_DATABASE="+c.Database, "LATCH_MASTER_KEY="+c.MasterKey)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
@@ -314,7 +298,7 @@ func get(t *testing.T, url string) (int, []byte) {
 // logScanner copies a node's JSON log into logs and sends, once, the
 // address of its "latch listening" line to addr.
 type logScanner struct {
-	logs    *lockedBuffer
+	logs    *latchtest.LockedBuffer
 	addr    chan<- string
 	partial []byte
 	sent    bool
@@ -343,27 +327,4 @@ func (s *logScanner) Write(p []byte) (int, error) {
 			return len(p), nil
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// tail returns the last n bytes written.
-func (l *lockedBuffer) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.b.Bytes()
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }
