@@ -672,42 +672,6 @@ func TestConcurrentWrongGuessesAreCappedAtFive(t *testing.T) {
 	})
 }
 
-// Factors added to one session at the same time are all kept: five
-// passcodes for five phones, authenticated at once with the session_token.
-func TestConcurrentFactorsAllJoinTheSession(t *testing.T) {
-	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
-		p := l.NewProject(t, "Many Factors")
-		login := sessLogin(t, l, p, "quinn@example.com", 60)
-		token := login.Str("session_token")
-		type method struct{ id, code string }
-		var ms []method
-		for i := range 5 {
-			r, code := otpSend(t, l, p, "sms", "send", map[string]any{"phone_number": fmt.Sprintf("+1415555277%d", i+1), "session_token": token})
-			ms = append(ms, method{r.Str("phone_id"), code})
-		}
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for _, m := range ms {
-			wg.Go(func() {
-				<-start
-				r := otpAuth(t, p, map[string]any{"method_id": m.id, "code": m.code, "session_token": token})
-				if r.Status != 200 {
-					t.Errorf("authenticate %s: %s", m.id, r.Raw)
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		r := p.OK(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": token})
-		if got := sessFactors(r, "session"); len(got) != 6 {
-			t.Fatalf("want the magic link and 5 SMS factors, got %v", got)
-		}
-		if got := jwtFactors(t, r.Str("session_jwt")); len(got) != 6 {
-			t.Fatalf("JWT factors %v", got)
-		}
-	})
-}
-
 // A double-clicked "send me a code" for a new address: concurrent
 // login_or_create calls all succeed with one user, created once, on every
 // channel (never duplicate_email / duplicate_phone_number).

@@ -552,7 +552,8 @@ func TestSessionSandboxValues(t *testing.T) {
 }
 
 // Custom claims set at the same time as each other and as factors being
-// added are all kept.
+// added are all kept: five passcodes for five phones, authenticated at once
+// with the session_token, join the session and its JWT.
 func TestConcurrentClaimsAndFactorsAllKept(t *testing.T) {
 	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
 		p := l.NewProject(t, "Busy Session")
@@ -560,7 +561,7 @@ func TestConcurrentClaimsAndFactorsAllKept(t *testing.T) {
 		token := login.Str("session_token")
 		type method struct{ id, code string }
 		var ms []method
-		for i := range 4 {
+		for i := range 5 {
 			r, code := otpSend(t, l, p, "sms", "send", map[string]any{"phone_number": fmt.Sprintf("+1415555278%d", i+1), "session_token": token})
 			ms = append(ms, method{r.Str("phone_id"), code})
 		}
@@ -586,11 +587,14 @@ func TestConcurrentClaimsAndFactorsAllKept(t *testing.T) {
 		close(start)
 		wg.Wait()
 		r := p.OK(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": token})
-		if got := sessFactors(r, "session"); len(got) != 5 {
-			t.Errorf("want the magic link and 4 SMS factors, got %v", got)
+		if got := sessFactors(r, "session"); len(got) != 6 {
+			t.Errorf("want the magic link and 5 SMS factors, got %v", got)
 		}
-		if c, _ := r.Get("session.custom_claims").(map[string]any); len(c) != 8 {
-			t.Errorf("want 8 claims, got %v", c)
+		if got := jwtFactors(t, r.Str("session_jwt")); len(got) != 6 {
+			t.Errorf("JWT factors %v", got)
+		}
+		if c, _ := r.Get("session.custom_claims").(map[string]any); len(c) != 10 {
+			t.Errorf("want 10 claims, got %v", c)
 		}
 	})
 }
