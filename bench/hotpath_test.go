@@ -295,7 +295,7 @@ func BenchmarkJWTMint(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := h.a.Keys.Sign(ctx, h.projectID, claims); err != nil {
+		if _, _, err := h.a.Keys.Sign(ctx, h.projectID, claims); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -141,7 +141,7 @@ func Test03JWTForgeries(t *testing.T) {
 			now := l.Clock.Now().Unix()
 			c["iat"], c["nbf"], c["exp"] = now, now, now+300
 			mod(c)
-			tok, err := l.App.Keys.Sign(context.Background(), pa.ID, c)
+			tok, _, err := l.App.Keys.Sign(context.Background(), pa.ID, c)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,9 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
-	"strings"
 	"sync"
 	"time"
 
@@ -80,11 +78,11 @@ func (s *Service) sessionJWT(ctx context.Context, p store.Project, sess store.Se
 			}
 		}
 	}
-	jwt, err := s.keys.Sign(ctx, p.ID, jwtClaims(p, sess, now))
+	jwt, kid, err := s.keys.Sign(ctx, p.ID, jwtClaims(p, sess, now))
 	if err != nil {
 		return "", err
 	}
-	s.jwts.put(sess.ID, cachedJWT{jwt: jwt, kid: headerKID(jwt), fingerprint: fp, iat: now, expiresAt: sess.ExpiresAt}, now)
+	s.jwts.put(sess.ID, cachedJWT{jwt: jwt, kid: kid, fingerprint: fp, iat: now, expiresAt: sess.ExpiresAt}, now)
 	return jwt, nil
 }
 
@@ -115,21 +113,4 @@ func (c *jwtCache) put(sessionID string, v cachedJWT, now time.Time) {
 		}
 	}
 	c.m[sessionID] = v
-}
-
-// headerKID reads the kid of a JWT this node just signed; "" if unreadable
-// (the JWT is then never reused).
-func headerKID(jwt string) string {
-	head, _, _ := strings.Cut(jwt, ".")
-	b, err := base64.RawURLEncoding.DecodeString(head)
-	if err != nil {
-		return ""
-	}
-	var h struct {
-		Kid string `json:"kid"`
-	}
-	if json.Unmarshal(b, &h) != nil {
-		return ""
-	}
-	return h.Kid
 }

@@ -55,32 +55,34 @@ type Claims struct {
 // claims as its payload, signed with the project's newest unretired key.
 // claims must encode (with encoding/json) to a JSON object; the caller sets
 // every claim, iat, nbf and exp included. A project without a key gives an
-// error wrapping store.ErrNotFound.
-func (k *Keys) Sign(ctx context.Context, projectID string, claims any) (string, error) {
+// error wrapping store.ErrNotFound. It returns the token and the kid of the
+// key that signed it.
+func (k *Keys) Sign(ctx context.Context, projectID string, claims any) (token, kid string, err error) {
 	payload, err := json.Marshal(claims)
 	if err != nil {
-		return "", fmt.Errorf("keys: encode claims: %w", err)
+		return "", "", fmt.Errorf("keys: encode claims: %w", err)
 	}
 	if len(payload) == 0 || payload[0] != '{' {
-		return "", fmt.Errorf("keys: claims must be a JSON object, got %.20s", payload)
+		return "", "", fmt.Errorf("keys: claims must be a JSON object, got %.20s", payload)
 	}
 	e, _, err := k.project(ctx, projectID)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	cur := e.current(k.now())
 	if cur == nil {
-		return "", fmt.Errorf("keys: project %s has no signing key: %w", projectID, store.ErrNotFound)
+		return "", "", fmt.Errorf("keys: project %s has no signing key: %w", projectID, store.ErrNotFound)
 	}
 	signer, err := cur.signer()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	obj, err := signer.Sign(payload)
 	if err != nil {
-		return "", fmt.Errorf("keys: sign with %s: %w", cur.kid, err)
+		return "", "", fmt.Errorf("keys: sign with %s: %w", cur.kid, err)
 	}
-	return obj.CompactSerialize()
+	token, err = obj.CompactSerialize()
+	return token, cur.kid, err
 }
 
 // SigningKID returns the kid Sign would sign the project's JWTs with now

@@ -109,7 +109,7 @@ func claims(projectID string, now time.Time) map[string]any {
 
 func (f *fixture) sign(t testing.TB, projectID string, c any) string {
 	t.Helper()
-	tok, err := f.k.Sign(context.Background(), projectID, c)
+	tok, _, err := f.k.Sign(context.Background(), projectID, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -884,7 +884,7 @@ func TestSignerNeedsAMatchingMasterKey(t *testing.T) {
 	pid, _ := f.project(t, false)
 	otherRing, _ := secret.NewKeyring(secret.Bytes(secret.MasterKeySize))
 	k := keys.New(f.st, otherRing, f.clk.Now)
-	if _, err := k.Sign(context.Background(), pid, claims(pid, f.clk.Now())); !errors.Is(err, secret.ErrOpen) {
+	if _, _, err := k.Sign(context.Background(), pid, claims(pid, f.clk.Now())); !errors.Is(err, secret.ErrOpen) {
 		t.Fatalf("err = %v, want secret.ErrOpen", err)
 	}
 }
@@ -924,7 +924,7 @@ func TestSignTakesAnyJSONObject(t *testing.T) {
 		}
 	}
 	for _, bad := range []any{"a string", []string{"a"}, 42, nil, func() {}} {
-		if _, err := f.k.Sign(ctx, pid, bad); err == nil {
+		if _, _, err := f.k.Sign(ctx, pid, bad); err == nil {
 			t.Errorf("Sign(%T) succeeded", bad)
 		}
 	}
@@ -935,7 +935,7 @@ func TestProjectWithoutKeys(t *testing.T) {
 	ctx := context.Background()
 	pid := secret.ID("project", false)
 	createProject(t, f.st, pid, false)
-	_, err := f.k.Sign(ctx, pid, claims(pid, f.clk.Now()))
+	_, _, err := f.k.Sign(ctx, pid, claims(pid, f.clk.Now()))
 	wantErr(t, err, store.ErrNotFound)
 	jwks, err := f.k.JWKS(ctx, pid)
 	if err != nil {
@@ -967,7 +967,7 @@ func TestConcurrentUse(t *testing.T) {
 		wg.Go(func() {
 			for i := range 12 {
 				pid := pids[(g+i)%len(pids)]
-				tok, err := f.k.Sign(ctx, pid, claims(pid, f.clk.Now()))
+				tok, _, err := f.k.Sign(ctx, pid, claims(pid, f.clk.Now()))
 				if err != nil {
 					t.Error(err)
 					return
@@ -1009,7 +1009,7 @@ func jwksKIDs(t testing.TB, k *keys.Keys, pid string) []string {
 
 func signedKID(t testing.TB, k *keys.Keys, pid string, now time.Time) string {
 	t.Helper()
-	tok, err := k.Sign(context.Background(), pid, claims(pid, now))
+	tok, _, err := k.Sign(context.Background(), pid, claims(pid, now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1033,7 +1033,7 @@ func BenchmarkSign(b *testing.B) {
 	c := claims(pid, f.clk.Now())
 	ctx := context.Background()
 	for b.Loop() {
-		if _, err := f.k.Sign(ctx, pid, c); err != nil {
+		if _, _, err := f.k.Sign(ctx, pid, c); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -1109,7 +1109,7 @@ func TestInvalidateDuringARead(t *testing.T) {
 	// A read starts and sees only the first key...
 	slow := make(chan string, 1)
 	go func() {
-		tok, err := k.Sign(ctx, pid, claims(pid, f.clk.Now()))
+		tok, _, err := k.Sign(ctx, pid, claims(pid, f.clk.Now()))
 		if err != nil {
 			slow <- err.Error()
 			return
