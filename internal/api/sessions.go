@@ -37,7 +37,7 @@ func (s *Server) authenticateSession(r *http.Request, p store.Project, c *auth.C
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	res, err := s.svc.AuthenticateSessionAs(r.Context(), p, c, req)
+	res, err := s.svc.AuthenticateSession(r.Context(), p, c, req)
 	if err != nil {
 		return nil, err
 	}

@@ -108,7 +108,7 @@ func (s *Service) AuthenticateProject(ctx context.Context, projectID, sec string
 
 // Credentials are a request's project secret, not yet checked against the
 // project's secrets (ProjectFor), or checked (VerifyCredentials, or a read
-// that brought the secrets along: AuthenticateSessionAs).
+// that brought the secrets along: AuthenticateSession).
 type Credentials struct {
 	hash     []byte
 	verified bool

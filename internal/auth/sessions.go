@@ -150,7 +150,7 @@ func (s *Service) sessionWithUserFor(ctx context.Context, p store.Project, c *Cr
 	read, err := s.store.GetSessionWithUser(ctx, p.ID, hash, id)
 	if err == nil && !c.verified {
 		if c.check(read.SecretHashes) != nil {
-			// Read the secrets again, as AuthenticateSessionAs does when
+			// Read the secrets again, as AuthenticateSession does when
 			// there is no session: the same work either way, so that its
 			// timing does not tell a caller without the secret whether a
 			// session exists.
@@ -388,18 +388,12 @@ func parseAuthorizationCheck(raw json.RawMessage) (bool, error) {
 // A JWT past its exp is accepted when its signature is good and its
 // session is alive, and a fresh JWT is returned (CONTRACT.md §5.4).
 //
-// p's credentials must have been verified (AuthenticateProject).
-func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r AuthenticateSessionRequest) (SessionResult, error) {
-	return s.AuthenticateSessionAs(ctx, p, &Credentials{verified: true}, r)
-}
-
-// AuthenticateSessionAs is AuthenticateSession for credentials that may not
-// have been verified yet (ProjectFor): it runs on every request of every
-// app, and the read of the session brings the project's secrets along, so
-// that the secret costs no query of its own. Whatever the outcome, c is
-// verified before it returns, and an unverified secret gets the 401 and
-// nothing else: no other error, no write, no session.
-func (s *Service) AuthenticateSessionAs(ctx context.Context, p store.Project, c *Credentials, r AuthenticateSessionRequest) (SessionResult, error) {
+// It runs on every request of every app, and the read of the session
+// brings the project's secrets along, so that c (from ProjectFor) costs no
+// query of its own. Whatever the outcome, c is verified before it returns,
+// and an unverified secret gets the 401 and nothing else: no other error,
+// no write, no session.
+func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, c *Credentials, r AuthenticateSessionRequest) (SessionResult, error) {
 	res, err := s.authenticateSession(ctx, p, c, r)
 	if !c.verified {
 		// Every path that returns before the read (bad arguments, a JWT
