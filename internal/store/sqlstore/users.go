@@ -110,29 +110,16 @@ func (db *DB) GetUserByPhone(ctx context.Context, projectID, number string) (sto
 }
 
 // getUser reads one user and its methods from `from` (which names the
-// users table u) where `where` holds. Inside a transaction on PostgreSQL the
-// user's row is locked until the transaction ends, so a read-modify-write
-// of a user (a metadata merge, an activation) never loses a concurrent one;
-// SQLite's write transactions are serial already. Outside a transaction it
-// is one query (readUser): reading a user is on the hot path of every
-// authenticate.
+// users table u) where `where` holds, in one query (readUser): reading a
+// user is on the hot path of every authenticate. Inside a transaction on
+// PostgreSQL the user's row is locked until the transaction ends, so a
+// read-modify-write of a user (a metadata merge, an activation) never loses
+// a concurrent one; SQLite's write transactions are serial already.
 func (db *DB) getUser(ctx context.Context, from, where string, args ...any) (store.User, error) {
-	if db.tx == nil {
-		return db.readUser(ctx, "", nil, from, where, args...)
+	if db.tx != nil && db.d.name == BackendPostgres {
+		where += " FOR UPDATE OF u"
 	}
-	query := `SELECT ` + userColumns + ` FROM ` + from + ` WHERE ` + where
-	if db.d.name == BackendPostgres {
-		query += " FOR UPDATE OF u"
-	}
-	u, err := scanUser(db.queryRow(ctx, query, args...))
-	if err != nil {
-		return store.User{}, db.wrap(err)
-	}
-	users := []store.User{u}
-	if err := db.loadMethods(ctx, u.ProjectID, users); err != nil {
-		return store.User{}, err
-	}
-	return users[0], nil
+	return db.readUser(ctx, "", nil, from, where, args...)
 }
 
 // readUser reads, in one query, the columns head (scanned into headDest;
