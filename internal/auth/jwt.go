@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"sync"
 	"time"
 
+	"github.com/latch-auth/latch/internal/bounded"
 	"github.com/latch-auth/latch/internal/store"
 )
 
@@ -35,13 +35,17 @@ type cachedJWT struct {
 	expiresAt   time.Time // the session expiry the JWT claims
 }
 
-type jwtCache struct {
-	mu    sync.Mutex
-	m     map[string]cachedJWT
-	swept time.Time // when stale entries were last dropped
-}
+// jwtCacheMax bounds the cache: about 1.2 KB a JWT, so some 120 MB at most.
+// Sessions beyond it are simply signed for again.
+const jwtCacheMax = 100_000
 
-func newJWTCache() *jwtCache { return &jwtCache{m: map[string]cachedJWT{}} }
+// newJWTCache holds the JWT last minted for each session, by session id,
+// while it may be served again.
+func newJWTCache() *bounded.Map[string, cachedJWT] {
+	return bounded.New[string](jwtCacheMax, func(c cachedJWT, now time.Time) bool {
+		return now.Sub(c.iat) >= jwtReuseWindow || now.Before(c.iat)
+	})
+}
 
 func fingerprint(p store.Project, sess store.Session) [32]byte {
 	h := sha256.New()
@@ -66,9 +70,7 @@ func (s *Service) sessionJWT(ctx context.Context, p store.Project, sess store.Se
 	now := s.Now()
 	fp := fingerprint(p, sess)
 	if !fresh {
-		s.jwts.mu.Lock()
-		c, ok := s.jwts.m[sess.ID]
-		s.jwts.mu.Unlock()
+		c, ok := s.jwts.Get(sess.ID)
 		if ok && c.fingerprint == fp && !now.Before(c.iat) && now.Sub(c.iat) < jwtReuseWindow && !c.expiresAt.After(sess.ExpiresAt) {
 			// Only while its key still signs: after a rotation (which may
 			// also drop the old key from the JWKS soon) every node hands
@@ -82,35 +84,6 @@ func (s *Service) sessionJWT(ctx context.Context, p store.Project, sess store.Se
 	if err != nil {
 		return "", err
 	}
-	s.jwts.put(sess.ID, cachedJWT{jwt: jwt, kid: kid, fingerprint: fp, iat: now, expiresAt: sess.ExpiresAt}, now)
+	s.jwts.Put(sess.ID, cachedJWT{jwt: jwt, kid: kid, fingerprint: fp, iat: now, expiresAt: sess.ExpiresAt}, now)
 	return jwt, nil
-}
-
-// jwtCacheMax bounds the cache: about 1.2 KB a JWT, so some 120 MB at most.
-// Sessions beyond it are simply signed for again.
-const jwtCacheMax = 100_000
-
-// put stores c for a session. Past jwtCacheMax it drops the stale entries
-// (at most once a second, as that walks the map), and if every entry is
-// still fresh, arbitrary ones, down to nine tenths of the bound.
-func (c *jwtCache) put(sessionID string, v cachedJWT, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= jwtCacheMax {
-		if now.Sub(c.swept) >= time.Second || now.Before(c.swept) {
-			c.swept = now
-			for k, e := range c.m {
-				if now.Sub(e.iat) >= jwtReuseWindow || now.Before(e.iat) {
-					delete(c.m, k)
-				}
-			}
-		}
-		for k := range c.m {
-			if len(c.m) < jwtCacheMax*9/10 {
-				break
-			}
-			delete(c.m, k)
-		}
-	}
-	c.m[sessionID] = v
 }

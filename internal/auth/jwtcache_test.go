@@ -14,11 +14,11 @@ func TestJWTCacheStaysBoundedWhenEverySessionIsActive(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	for i := range jwtCacheMax + jwtCacheMax/2 {
 		id := "session-" + strconv.Itoa(i)
-		c.put(id, cachedJWT{jwt: id, iat: now}, now)
-		if len(c.m) > jwtCacheMax {
-			t.Fatalf("after %d puts the cache holds %d JWTs, over the bound %d", i+1, len(c.m), jwtCacheMax)
+		c.Put(id, cachedJWT{jwt: id, iat: now}, now)
+		if c.Len() > jwtCacheMax {
+			t.Fatalf("after %d puts the cache holds %d JWTs, over the bound %d", i+1, c.Len(), jwtCacheMax)
 		}
-		if c.m[id].jwt != id {
+		if v, _ := c.Get(id); v.jwt != id {
 			t.Fatalf("the JWT just stored for %s was dropped", id)
 		}
 	}
@@ -26,19 +26,19 @@ func TestJWTCacheStaysBoundedWhenEverySessionIsActive(t *testing.T) {
 	// and keeps every fresh one.
 	later := now.Add(jwtReuseWindow)
 	fresh := 0
-	for len(c.m) < jwtCacheMax {
+	for c.Len() < jwtCacheMax {
 		id := "later-" + strconv.Itoa(fresh)
-		c.put(id, cachedJWT{jwt: id, iat: later}, later)
+		c.Put(id, cachedJWT{jwt: id, iat: later}, later)
 		fresh++
 	}
-	c.put("last", cachedJWT{jwt: "last", iat: later}, later)
+	c.Put("later-"+strconv.Itoa(fresh), cachedJWT{iat: later}, later)
 	fresh++
-	if len(c.m) != fresh {
-		t.Fatalf("after the window the cache holds %d JWTs; want the %d fresh ones only", len(c.m), fresh)
+	if c.Len() != fresh {
+		t.Fatalf("after the window the cache holds %d JWTs; want the %d fresh ones only", c.Len(), fresh)
 	}
-	for k, v := range c.m {
-		if !v.iat.Equal(later) {
-			t.Fatalf("stale JWT %s kept", k)
+	for i := range fresh {
+		if _, ok := c.Get("later-" + strconv.Itoa(i)); !ok {
+			t.Fatalf("fresh JWT later-%d dropped", i)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/latch-auth/latch/internal/bounded"
 	"github.com/latch-auth/latch/internal/keys"
 	"github.com/latch-auth/latch/internal/secret"
 	"github.com/latch-auth/latch/internal/store"
@@ -24,7 +25,7 @@ type Service struct {
 	now    func() time.Time
 	notify func()
 	log    *slog.Logger
-	jwts   *jwtCache
+	jwts   *bounded.Map[string, cachedJWT]
 	// projects caches project rows by id (cachedProject values).
 	projects sync.Map
 }

@@ -119,7 +119,7 @@ func (k *Keys) Verify(ctx context.Context, projectID, token string) (Claims, err
 		return Claims{}, fmt.Errorf("%w: token is %d bytes", ErrMalformed, len(token))
 	}
 	vkey := verifiedKey(projectID, token)
-	if v, ok := k.verified.get(vkey); ok {
+	if v, ok := k.verified.Get(vkey); ok {
 		e, _, err := k.project(ctx, projectID)
 		if err != nil {
 			return Claims{}, err
@@ -169,7 +169,7 @@ func (k *Keys) Verify(ctx context.Context, projectID, token string) (Claims, err
 	}
 	c, err := k.checkClaims(projectID, payload)
 	if err == nil && !c.Expired {
-		k.verified.put(vkey, verifiedJWT{kid: key.kid, claims: c}, k.now())
+		k.verified.Put(vkey, verifiedJWT{kid: key.kid, claims: c}, k.now())
 	}
 	return c, err
 }

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/latch-auth/latch/internal/bounded"
 	"github.com/latch-auth/latch/internal/secret"
 	"github.com/latch-auth/latch/internal/store"
 )
@@ -54,7 +55,7 @@ type Keys struct {
 	loading map[string]*loadCall    // in-flight store reads, by project id
 	loads   int                     // store reads so far, for sweeping the cache
 
-	verified verifiedCache // JWTs Verify has checked
+	verified *bounded.Map[[32]byte, verifiedJWT] // JWTs Verify has checked (newVerifiedCache)
 }
 
 // New returns a Keys reading keys from st, unsealing them with ring, and
@@ -64,11 +65,12 @@ func New(st store.Store, ring *secret.Keyring, now func() time.Time) *Keys {
 		now = time.Now
 	}
 	return &Keys{
-		st:      st,
-		ring:    ring,
-		now:     now,
-		cache:   make(map[string]*projectKeys),
-		loading: make(map[string]*loadCall),
+		st:       st,
+		ring:     ring,
+		now:      now,
+		cache:    make(map[string]*projectKeys),
+		loading:  make(map[string]*loadCall),
+		verified: newVerifiedCache(),
 	}
 }
 
