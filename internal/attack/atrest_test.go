@@ -211,7 +211,7 @@ func Test08AtRest(t *testing.T) {
 			}
 		}
 		scan("the database", data)
-		scan("the server log", l.Logs.Bytes())
+		scan("the server log", []byte(l.Logs.String()))
 		t.Logf("%s: scanned %d bytes for %d secrets, %d codes and %d private-key forms", backend, len(data), len(secrets), len(codes), len(keyForms))
 	})
 }

@@ -1,7 +1,6 @@
 package attack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -90,27 +89,9 @@ type resp struct {
 // string or []byte (sent as is) or anything JSON-encodable; mods edit the
 // request before it goes. A reply that is not JSON is an error.
 func exchange(p latchtest.Project, method, path string, body any, mods ...func(*http.Request)) (resp, error) {
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		js, err := json.Marshal(b)
-		if err != nil {
-			return resp{}, err
-		}
-		rd = bytes.NewReader(js)
-	}
-	req, err := http.NewRequest(method, p.URL+path, rd)
+	req, err := p.NewRequest(method, path, body)
 	if err != nil {
 		return resp{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if p.ID != "" || p.Secret != "" {
-		req.SetBasicAuth(p.ID, p.Secret)
 	}
 	for _, m := range mods {
 		m(req)

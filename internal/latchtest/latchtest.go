@@ -83,7 +83,7 @@ type Latch struct {
 	SMS       *TwilioDouble
 	Database  string
 	MasterKey string
-	Logs      *bytes.Buffer
+	Logs      *LockedBuffer
 	stop      func()
 }
 
@@ -102,10 +102,10 @@ func Start(t testing.TB, o Options) *Latch {
 	if o.Clock == nil {
 		o.Clock = NewClock()
 	}
-	l := &Latch{Clock: o.Clock, Database: o.Database, MasterKey: o.MasterKey, Logs: &bytes.Buffer{}}
+	l := &Latch{Clock: o.Clock, Database: o.Database, MasterKey: o.MasterKey, Logs: &LockedBuffer{}}
 	cfg := app.Config{
 		Database: o.Database, MasterKey: o.MasterKey, Now: o.Clock.Now,
-		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: l.Logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: slog.New(slog.NewTextHandler(l.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if !o.NoDelivery {
 		if o.Mail == nil {
@@ -147,17 +147,6 @@ func (l *Latch) Stop() {
 		l.stop()
 		l.stop = nil
 	}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
 }
 
 // Project is a project's credentials on a node.
@@ -215,10 +204,10 @@ func (r Response) Get(path string) any {
 // ErrorType is the error_type of an error reply.
 func (r Response) ErrorType() string { return r.Str("error_type") }
 
-// Do sends a request with the project's credentials. body may be nil, a
-// string (sent as is) or anything JSON-encodable.
-func (p Project) Do(t testing.TB, method, path string, body any) Response {
-	t.Helper()
+// NewRequest builds a request to the node with the project's credentials
+// (when it has any) and a JSON content type. body may be nil, a string or
+// []byte (sent as is) or anything JSON-encodable.
+func (p Project) NewRequest(method, path string, body any) (*http.Request, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -229,17 +218,28 @@ func (p Project) Do(t testing.TB, method, path string, body any) Response {
 	default:
 		js, err := json.Marshal(b)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		rd = bytes.NewReader(js)
 	}
 	req, err := http.NewRequest(method, p.URL+path, rd)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if p.ID != "" {
+	if p.ID != "" || p.Secret != "" {
 		req.SetBasicAuth(p.ID, p.Secret)
+	}
+	return req, nil
+}
+
+// Do sends a request with the project's credentials. body may be nil, a
+// string (sent as is) or anything JSON-encodable.
+func (p Project) Do(t testing.TB, method, path string, body any) Response {
+	t.Helper()
+	req, err := p.NewRequest(method, path, body)
+	if err != nil {
+		t.Fatal(err)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
