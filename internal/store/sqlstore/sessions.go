@@ -55,13 +55,18 @@ func sessionTarget(x *store.Session) ([]any, func() error) {
 	}
 }
 
+// sessionLists encodes the factors and roles of s as stored.
+func sessionLists(s store.Session) (factors, roles string, err error) {
+	if factors, err = jsonList(s.Factors); err != nil {
+		return "", "", err
+	}
+	roles, err = jsonList(s.Roles)
+	return factors, roles, err
+}
+
 // CreateSession stores s; ErrNotFound if its user does not exist.
 func (db *DB) CreateSession(ctx context.Context, s store.Session) error {
-	factors, err := jsonList(s.Factors)
-	if err != nil {
-		return err
-	}
-	roles, err := jsonList(s.Roles)
+	factors, roles, err := sessionLists(s)
 	if err != nil {
 		return err
 	}
@@ -144,11 +149,7 @@ func (db *DB) ListSessions(ctx context.Context, projectID, userID string, now ti
 // UpdateSession writes last_accessed_at, expires_at, custom claims,
 // factors, roles and attributes of s.
 func (db *DB) UpdateSession(ctx context.Context, s store.Session) error {
-	factors, err := jsonList(s.Factors)
-	if err != nil {
-		return err
-	}
-	roles, err := jsonList(s.Roles)
+	factors, roles, err := sessionLists(s)
 	if err != nil {
 		return err
 	}
