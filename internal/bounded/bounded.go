@@ -1,5 +1,5 @@
 // Package bounded is a map for caches that must not grow without bound:
-// the JWTs a node minted (internal/auth) and the JWTs it verified
+// the JWTs a node verified and the exact memo of those it just minted
 // (internal/keys).
 package bounded
 

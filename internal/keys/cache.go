@@ -30,6 +30,7 @@ type projectKeys struct {
 // key is a stored key: its row's mutable state plus its parsed material.
 type key struct {
 	createdAt time.Time
+	activeAt  time.Time // when it starts signing (after a rotation's lead)
 	retiredAt *time.Time
 	expiresAt *time.Time
 	*material
@@ -71,14 +72,24 @@ func (k *key) visible(now time.Time) bool {
 	return k.expiresAt == nil || k.expiresAt.After(now)
 }
 
-// current is the key that signs: the newest unretired one.
+// signs reports whether the key may sign at now: active, not yet retired,
+// and in the JWKS.
+func (k *key) signs(now time.Time) bool {
+	return !k.activeAt.After(now) && (k.retiredAt == nil || k.retiredAt.After(now)) && k.visible(now)
+}
+
+// current is the key that signs at now: of the keys that may, the one
+// that became active last. A key made by a rotation with a lead is in the
+// JWKS at once but signs only from its activeAt; until then the key it
+// replaces (retired at that same instant) signs.
 func (e *projectKeys) current(now time.Time) *key {
+	var cur *key
 	for _, k := range e.keys {
-		if k.retiredAt == nil && k.visible(now) {
-			return k
+		if k.signs(now) && (cur == nil || k.activeAt.After(cur.activeAt)) {
+			cur = k
 		}
 	}
-	return nil
+	return cur
 }
 
 // byKID finds a key of the JWKS at now by its kid.
@@ -200,7 +211,7 @@ func (k *Keys) fetch(ctx context.Context, projectID string, prev *projectKeys) (
 				return nil, err
 			}
 		}
-		e.keys = append(e.keys, &key{createdAt: r.CreatedAt, retiredAt: r.RetiredAt, expiresAt: r.ExpiresAt, material: m})
+		e.keys = append(e.keys, &key{createdAt: r.CreatedAt, activeAt: r.ActiveFrom(), retiredAt: r.RetiredAt, expiresAt: r.ExpiresAt, material: m})
 	}
 	// Newest first; of keys made in the same instant, the unretired first.
 	slices.SortStableFunc(e.keys, func(a, b *key) int {
@@ -256,8 +267,12 @@ func (k *Keys) unseal(m *material) (jose.Signer, error) {
 	if !ok || !priv.PublicKey.Equal(m.pub) {
 		return nil, fmt.Errorf("keys: private key %s does not match its certificate", m.kid)
 	}
+	rs, err := newRSASigner(priv)
+	if err != nil {
+		return nil, fmt.Errorf("keys: signer for %s: %w", m.kid, err)
+	}
 	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: priv, KeyID: m.kid}},
+		jose.SigningKey{Algorithm: jose.RS256, Key: &opaqueRS256{kid: m.kid, pub: m.pub, sign: rs}},
 		(&jose.SignerOptions{}).WithType("JWT"),
 	)
 	if err != nil {

@@ -52,11 +52,17 @@ type Claims struct {
 }
 
 // Sign mints a JWT with the header {"alg":"RS256","kid":…,"typ":"JWT"} and
-// claims as its payload, signed with the project's newest unretired key.
+// claims as its payload, signed with the key that signs for the project now.
 // claims must encode (with encoding/json) to a JSON object; the caller sets
 // every claim, iat, nbf and exp included. A project without a key gives an
 // error wrapping store.ErrNotFound. It returns the token and the kid of the
 // key that signed it.
+//
+// The same key and payload always give the same token (RS256 is PKCS#1 v1.5,
+// whose signatures are deterministic), so Sign serves a token it signed in
+// the last moments again for a byte-identical payload instead of signing
+// anew: the result is the same bytes either way (the exact memo; see
+// TestTheMemoServesExactlyWhatSigningWouldProduce).
 func (k *Keys) Sign(ctx context.Context, projectID string, claims any) (token, kid string, err error) {
 	payload, err := json.Marshal(claims)
 	if err != nil {
@@ -69,36 +75,39 @@ func (k *Keys) Sign(ctx context.Context, projectID string, claims any) (token, k
 	if err != nil {
 		return "", "", err
 	}
-	cur := e.current(k.now())
+	now := k.now()
+	cur := e.current(now)
 	if cur == nil {
 		return "", "", fmt.Errorf("keys: project %s has no signing key: %w", projectID, store.ErrNotFound)
 	}
-	signer, err := cur.signer()
+	mk := memoKey(projectID, cur.kid, payload)
+	if m, ok := k.minted.Get(mk); ok {
+		return m.token, cur.kid, nil
+	}
+	token, err = k.signWith(cur, payload)
 	if err != nil {
 		return "", "", err
 	}
-	obj, err := signer.Sign(payload)
-	if err != nil {
-		return "", "", fmt.Errorf("keys: sign with %s: %w", cur.kid, err)
-	}
-	token, err = obj.CompactSerialize()
-	return token, cur.kid, err
+	k.signatures.Add(1)
+	k.minted.Put(mk, mintedJWT{token: token, at: now}, now)
+	return token, cur.kid, nil
 }
 
-// SigningKID returns the kid Sign would sign the project's JWTs with now
-// (as this node sees it: within CacheTTL of a rotation made elsewhere). A
-// caller reusing a JWT it minted earlier checks it against this, so that no
-// JWT of a replaced key is handed out after the rotation has reached it.
-func (k *Keys) SigningKID(ctx context.Context, projectID string) (string, error) {
-	e, _, err := k.project(ctx, projectID)
+// Signatures is how many RSA signatures this Keys has made (tokens served
+// from the exact memo are not counted).
+func (k *Keys) Signatures() int64 { return k.signatures.Load() }
+
+// signWith signs payload with key, always anew.
+func (k *Keys) signWith(key *key, payload []byte) (string, error) {
+	signer, err := key.signer()
 	if err != nil {
 		return "", err
 	}
-	cur := e.current(k.now())
-	if cur == nil {
-		return "", fmt.Errorf("keys: project %s has no signing key: %w", projectID, store.ErrNotFound)
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("keys: sign with %s: %w", key.kid, err)
 	}
-	return cur.kid, nil
+	return obj.CompactSerialize()
 }
 
 // Verify checks a session JWT minted for projectID and returns its claims.

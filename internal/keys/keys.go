@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/latch-auth/latch/internal/bounded"
@@ -56,6 +57,9 @@ type Keys struct {
 	loads   int                     // store reads so far, for sweeping the cache
 
 	verified *bounded.Map[[32]byte, verifiedJWT] // JWTs Verify has checked (newVerifiedCache)
+	minted   *bounded.Map[[32]byte, mintedJWT]   // JWTs Sign has just minted (newMintedCache)
+
+	signatures atomic.Int64
 }
 
 // New returns a Keys reading keys from st, unsealing them with ring, and
@@ -71,6 +75,7 @@ func New(st store.Store, ring *secret.Keyring, now func() time.Time) *Keys {
 		cache:    make(map[string]*projectKeys),
 		loading:  make(map[string]*loadCall),
 		verified: newVerifiedCache(),
+		minted:   newMintedCache(),
 	}
 }
 
@@ -97,13 +102,34 @@ func (k *Keys) NewKey(ctx context.Context, st store.Store, projectID string, liv
 	return sk, nil
 }
 
-// Rotate retires the project's current keys and adds a new one, in one
-// transaction. The new key signs at once on this node and on every other node
-// within CacheTTL. Retired keys stay in the JWKS, and keep verifying, for
-// grace (DefaultGrace when grace is 0).
+// DefaultLead is how long `latch keys rotate` publishes a new key in the
+// JWKS before signing with it. jose (inside Stytch's Node SDK) keeps a
+// fetched JWKS for up to 10 minutes (cacheMaxAge) and refetches one for an
+// unknown kid only after a 30 s cooldown: with a 10-minute lead every
+// verifier's cached set is either fetched after the rotation (and holds the
+// new key) or stale by the time the new key signs (and is fetched again),
+// so no verifier ever meets a kid it does not know.
+const DefaultLead = 10 * time.Minute
+
+// Rotate replaces the project's key at once: the new key signs on this node
+// now and on every other node within CacheTTL. It is RotateWithLead with no
+// lead (`latch keys rotate --now`, for a key thought compromised).
 func (k *Keys) Rotate(ctx context.Context, projectID string, live bool, grace time.Duration) (store.SigningKey, error) {
+	return k.RotateWithLead(ctx, projectID, live, 0, grace)
+}
+
+// RotateWithLead adds a new key to the project, in the JWKS at once, and
+// makes it sign from now + lead on every node; the keys signing until then
+// retire at that instant. Retired keys stay in the JWKS, and keep
+// verifying, for grace after they retire (DefaultGrace when grace is 0).
+// The switch needs no message between nodes: each node reads the key's
+// start time with the keys and compares it with its own clock.
+func (k *Keys) RotateWithLead(ctx context.Context, projectID string, live bool, lead, grace time.Duration) (store.SigningKey, error) {
 	if grace < 0 {
 		return store.SigningKey{}, fmt.Errorf("keys: negative grace %v", grace)
+	}
+	if lead < 0 {
+		return store.SigningKey{}, fmt.Errorf("keys: negative lead %v", lead)
 	}
 	if grace == 0 {
 		grace = DefaultGrace
@@ -114,9 +140,10 @@ func (k *Keys) Rotate(ctx context.Context, projectID string, live bool, grace ti
 	if err != nil {
 		return store.SigningKey{}, err
 	}
-	now := sk.CreatedAt
+	switchAt := sk.CreatedAt.Add(lead)
+	sk.ActiveAt = switchAt
 	err = k.st.InTx(ctx, func(tx store.Store) error {
-		if err := tx.RetireSigningKeys(ctx, projectID, now, now.Add(grace)); err != nil {
+		if err := tx.RetireSigningKeys(ctx, projectID, switchAt, switchAt.Add(grace)); err != nil {
 			return fmt.Errorf("keys: retire keys: %w", err)
 		}
 		if err := tx.AddSigningKey(ctx, sk); err != nil {

@@ -52,3 +52,37 @@ func timeChecks(c Claims, now time.Time) (Claims, error) {
 	c.Expired = !now.Before(c.Expiry)
 	return c, nil
 }
+
+// mintedMax bounds the exact memo of Sign: about 1.3 KB a token. A payload
+// carries its iat in whole seconds, so an entry can only match within the
+// second it was minted in (or a caller minting for an earlier instant):
+// entries older than mintedAge are the stale ones.
+const (
+	mintedMax = 20_000
+	mintedAge = 2 * time.Second
+)
+
+type mintedJWT struct {
+	token string
+	at    time.Time
+}
+
+func newMintedCache() *bounded.Map[[32]byte, mintedJWT] {
+	return bounded.New[[32]byte](mintedMax, func(m mintedJWT, now time.Time) bool {
+		return now.Sub(m.at) >= mintedAge || now.Before(m.at)
+	})
+}
+
+// memoKey names what fixes a token's bytes: the project, the kid (which
+// fixes the header and the private key) and the exact payload.
+func memoKey(projectID, kid string, payload []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(projectID))
+	h.Write([]byte{0})
+	h.Write([]byte(kid))
+	h.Write([]byte{0})
+	h.Write(payload)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}

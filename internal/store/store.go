@@ -220,10 +220,25 @@ type SigningKey struct {
 	PrivateKeyEnc []byte // AEAD-sealed PKCS#8 DER
 	CertDER       []byte // self-signed certificate for x5c
 	CreatedAt     time.Time
-	// RetiredAt is set when a newer key took over signing.
+	// ActiveAt is when the key starts signing; zero means CreatedAt. A
+	// rotation with a lead publishes the key in the JWKS at CreatedAt and
+	// signs with it only from ActiveAt, so that verifiers' cached JWKS
+	// hold it before any JWT does.
+	ActiveAt time.Time
+	// RetiredAt is when a newer key takes over signing (it may be in the
+	// future during a rotation's lead).
 	RetiredAt *time.Time
 	// ExpiresAt is when a retired key leaves the JWKS.
 	ExpiresAt *time.Time
+}
+
+// ActiveFrom is when the key starts signing: ActiveAt, or CreatedAt when
+// that is zero.
+func (k SigningKey) ActiveFrom() time.Time {
+	if k.ActiveAt.IsZero() {
+		return k.CreatedAt
+	}
+	return k.ActiveAt
 }
 
 // OutboxMessage is an email, SMS or WhatsApp message waiting for delivery.
@@ -380,8 +395,8 @@ type Store interface {
 	// retired ones whose ExpiresAt is still in the future (or unset).
 	ListSigningKeys(ctx context.Context, projectID string, now time.Time) ([]SigningKey, error)
 	// RetireSigningKeys marks every unretired key of the project retired at
-	// now, leaving the JWKS at expiresAt.
-	RetireSigningKeys(ctx context.Context, projectID string, now, expiresAt time.Time) error
+	// at (now, or the end of a rotation's lead), leaving the JWKS at expiresAt.
+	RetireSigningKeys(ctx context.Context, projectID string, at, expiresAt time.Time) error
 
 	// Outbox.
 	EnqueueMessage(ctx context.Context, m OutboxMessage) (int64, error)

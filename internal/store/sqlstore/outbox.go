@@ -11,15 +11,15 @@ import (
 
 // AddSigningKey stores a project's signing key.
 func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey) error {
-	return db.insert(ctx, `INSERT INTO signing_keys (kid, project_id, private_key_enc, cert_der, created_at, retired_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		k.KID, k.ProjectID, k.PrivateKeyEnc, k.CertDER, ms(k.CreatedAt), msPtr(k.RetiredAt), msPtr(k.ExpiresAt))
+	return db.insert(ctx, `INSERT INTO signing_keys (kid, project_id, private_key_enc, cert_der, created_at, active_at, retired_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.KID, k.ProjectID, k.PrivateKeyEnc, k.CertDER, ms(k.CreatedAt), ms(k.ActiveFrom()), msPtr(k.RetiredAt), msPtr(k.ExpiresAt))
 }
 
 // ListSigningKeys returns the project's keys newest first, without those
 // whose ExpiresAt has passed.
 func (db *DB) ListSigningKeys(ctx context.Context, projectID string, now time.Time) ([]store.SigningKey, error) {
-	rows, err := db.query(ctx, `SELECT kid, project_id, private_key_enc, cert_der, created_at, retired_at, expires_at
+	rows, err := db.query(ctx, `SELECT kid, project_id, private_key_enc, cert_der, created_at, COALESCE(active_at, created_at), retired_at, expires_at
 		FROM signing_keys WHERE project_id = ? AND (expires_at IS NULL OR expires_at > ?)
 		ORDER BY created_at DESC, kid DESC`, projectID, ms(now))
 	if err != nil {
@@ -29,12 +29,13 @@ func (db *DB) ListSigningKeys(ctx context.Context, projectID string, now time.Ti
 	out := []store.SigningKey{}
 	for rows.Next() {
 		var k store.SigningKey
-		var created int64
+		var created, active int64
 		var retired, expires sql.NullInt64
-		if err := rows.Scan(&k.KID, &k.ProjectID, &k.PrivateKeyEnc, &k.CertDER, &created, &retired, &expires); err != nil {
+		if err := rows.Scan(&k.KID, &k.ProjectID, &k.PrivateKeyEnc, &k.CertDER, &created, &active, &retired, &expires); err != nil {
 			return nil, db.wrap(err)
 		}
 		k.CreatedAt = fromMS(created)
+		k.ActiveAt = fromMS(active)
 		k.RetiredAt = timePtr(retired)
 		k.ExpiresAt = timePtr(expires)
 		out = append(out, k)
@@ -42,11 +43,12 @@ func (db *DB) ListSigningKeys(ctx context.Context, projectID string, now time.Ti
 	return out, db.wrap(rows.Err())
 }
 
-// RetireSigningKeys marks every unretired key of the project retired at now,
-// leaving the JWKS at expiresAt.
-func (db *DB) RetireSigningKeys(ctx context.Context, projectID string, now, expiresAt time.Time) error {
+// RetireSigningKeys marks every unretired key of the project retired at at
+// (which may be in the future: the end of a rotation's lead), leaving the
+// JWKS at expiresAt.
+func (db *DB) RetireSigningKeys(ctx context.Context, projectID string, at, expiresAt time.Time) error {
 	_, err := db.exec(ctx, `UPDATE signing_keys SET retired_at = ?, expires_at = ?
-		WHERE project_id = ? AND retired_at IS NULL`, ms(now), ms(expiresAt), projectID)
+		WHERE project_id = ? AND retired_at IS NULL`, ms(at), ms(expiresAt), projectID)
 	return err
 }
 

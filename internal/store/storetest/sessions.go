@@ -335,6 +335,22 @@ var sessionBehaviours = []behaviour{
 		equal(t, "other", keys[0].KID, otherKey.KID)
 		sameTimePtr(t, "other RetiredAt", keys[0].RetiredAt, nil)
 	}},
+	{"ASigningKeyKeepsTheTimeItStartsSigning", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		plain := newSigningKey(t, s, p.ID, t0)
+		lead := plain
+		lead.KID = plain.KID + "-lead"
+		lead.CreatedAt = t0.Add(time.Minute)
+		lead.ActiveAt = t0.Add(11 * time.Minute)
+		must(t, s.AddSigningKey(ctx(), lead))
+		keys, err := s.ListSigningKeys(ctx(), p.ID, t0)
+		must(t, err)
+		equal(t, "len", len(keys), 2)
+		equal(t, "newest first", keys[0].KID, lead.KID)
+		sameTime(t, "ActiveAt of a key with a lead", keys[0].ActiveAt, lead.ActiveAt)
+		sameTime(t, "CreatedAt of a key with a lead", keys[0].CreatedAt, lead.CreatedAt)
+		sameTime(t, "ActiveAt of a key without one is its CreatedAt", keys[1].ActiveAt, plain.CreatedAt)
+	}},
 	{"NotedAccessLandsSoonAndNeverMovesBackwards", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
 		u := newUser(t, s, p.ID)
