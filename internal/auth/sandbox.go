@@ -38,7 +38,7 @@ func (s *Service) sandboxLogin(ctx context.Context, p store.Project, opts Sessio
 		return res, nil
 	}
 	sess := s.sandboxSession(p)
-	jwt, err := s.sessionJWT(ctx, p, sess, true)
+	jwt, err := s.sessionJWT(ctx, p, sess)
 	if err != nil {
 		return LoginResult{}, err
 	}

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/latch-auth/latch/internal/bounded"
 	"github.com/latch-auth/latch/internal/keys"
 	"github.com/latch-auth/latch/internal/secret"
 	"github.com/latch-auth/latch/internal/store"
@@ -25,7 +24,6 @@ type Service struct {
 	now    func() time.Time
 	notify func()
 	log    *slog.Logger
-	jwts   *bounded.Map[string, cachedJWT]
 	// projects caches project rows by id (cachedProject values).
 	projects sync.Map
 }
@@ -52,7 +50,6 @@ func New(c Config) *Service {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.jwts = newJWTCache()
 	return s
 }
 

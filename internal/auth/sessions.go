@@ -426,7 +426,7 @@ func (s *Service) authenticateSession(ctx context.Context, p store.Project, c *C
 			return SessionResult{}, ErrSessionAuthorization
 		}
 		sess := s.sandboxSession(p)
-		jwt, err := s.sessionJWT(ctx, p, sess, false)
+		jwt, err := s.sessionJWT(ctx, p, sess)
 		return SessionResult{Session: &sess, Token: sandboxSessionOK, JWT: jwt, User: s.sandboxUser(p)}, err
 	}
 	sess, u, err := s.sessionWithUserFor(ctx, p, c, r.SessionToken, r.SessionJWT)
@@ -505,7 +505,7 @@ func (s *Service) authenticateSession(ctx context.Context, p store.Project, c *C
 			return SessionResult{}, err
 		}
 	}
-	jwt, err := s.sessionJWT(ctx, p, sess, false)
+	jwt, err := s.sessionJWT(ctx, p, sess)
 	if err != nil {
 		return SessionResult{}, err
 	}
@@ -521,7 +521,7 @@ func (s *Service) result(ctx context.Context, p store.Project, userID string, se
 	}
 	res := SessionResult{User: u, Session: sess, Token: token}
 	if sess != nil {
-		if res.JWT, err = s.sessionJWT(ctx, p, *sess, true); err != nil {
+		if res.JWT, err = s.sessionJWT(ctx, p, *sess); err != nil {
 			return SessionResult{}, err
 		}
 	}
@@ -587,62 +587,6 @@ func (s *Service) RevokeSession(ctx context.Context, p store.Project, r RevokeRe
 	}
 	return storeErr(err, "revoke session")
 }
-
-// jwtClaims is the payload of a session JWT (CONTRACT.md §5.4).
-func jwtClaims(p store.Project, sess store.Session, iat time.Time) map[string]any {
-	exp := iat.Add(JWTLifetime)
-	if sess.ExpiresAt.Before(exp) {
-		// Open question 4: the JWT never outlives its session.
-		exp = sess.ExpiresAt
-	}
-	factors := make([]map[string]any, 0, len(sess.Factors))
-	for _, f := range sess.Factors {
-		m := map[string]any{
-			"type":                  f.Type,
-			"delivery_method":       f.DeliveryMethod,
-			"last_authenticated_at": rfc3339(f.LastAuthenticatedAt),
-		}
-		if f.EmailFactor != nil {
-			m["email_factor"] = f.EmailFactor
-		}
-		if f.PhoneNumberFactor != nil {
-			m["phone_number_factor"] = f.PhoneNumberFactor
-		}
-		if f.EmbeddableMagicLinkFactor != nil {
-			m["embeddable_magic_link_factor"] = f.EmbeddableMagicLinkFactor
-		}
-		factors = append(factors, m)
-	}
-	claims := map[string]any{}
-	var custom map[string]any
-	if len(sess.CustomClaims) > 0 && json.Unmarshal(sess.CustomClaims, &custom) == nil {
-		for k, v := range custom {
-			claims[k] = v
-		}
-	}
-	roles := sess.Roles
-	if roles == nil {
-		roles = []string{}
-	}
-	claims["aud"] = []string{p.ID}
-	claims["iss"] = "stytch.com/" + p.ID
-	claims["sub"] = sess.UserID
-	claims["iat"] = iat.Unix()
-	claims["nbf"] = iat.Unix()
-	claims["exp"] = exp.Unix()
-	claims[SessionClaim] = map[string]any{
-		"id":                     sess.ID,
-		"started_at":             rfc3339(sess.StartedAt),
-		"last_accessed_at":       rfc3339(sess.LastAccessedAt),
-		"expires_at":             rfc3339(sess.ExpiresAt),
-		"attributes":             map[string]string{"ip_address": sess.IPAddress, "user_agent": sess.UserAgent},
-		"authentication_factors": factors,
-		"roles":                  roles,
-	}
-	return claims
-}
-
-func rfc3339(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
 
 // sessionRoles are stytch_user followed by the user's own roles (real
 // Stytch sessions carry ["stytch_user", "admin", …], open question 6).
