@@ -144,7 +144,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		ln.Close()
 		return err
 	}
-	logger.Info("latch listening", "addr", ln.Addr().String(), "database", a.Store.Backend(), "version", version)
+	logger.Info("latch listening", "addr", ln.Addr().String(), "database", a.Store.Backend(), "version", version, "jwt_signer", keys.SignerName())
 	return a.Serve(ctx, ln)
 }
 
@@ -444,11 +444,13 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, topUsage)
 		return errors.New("keys: the command is 'latch keys rotate --project ID'")
 	}
-	c := newCommand("keys rotate", "", "Make a new signing key for a project's session JWTs. It signs at once on every node (within seconds); the old key stays in the JWKS for the grace period so outstanding JWTs verify.")
+	c := newCommand("keys rotate", "", "Make a new signing key for a project's session JWTs. It is in the JWKS at once and signs on every node after the lead (10 minutes: the longest a Stytch SDK keeps a JWKS, so no verifier meets a kid it does not know); --now signs with it at once (a compromised key). The old key stays in the JWKS for the grace period after the switch so outstanding JWTs verify.")
 	db := databaseFlag(c)
 	mk, mkFile := masterKeyFlags(c)
 	id := c.fs.String("project", "", "project_id")
-	grace := c.fs.Duration("grace", keys.DefaultGrace, "how long the old key stays in the JWKS")
+	grace := c.fs.Duration("grace", keys.DefaultGrace, "how long the old key stays in the JWKS after the switch")
+	lead := c.fs.Duration("lead", keys.DefaultLead, "how long the new key is published before it signs")
+	now := c.fs.Bool("now", false, "sign with the new key at once (same as --lead 0)")
 	if err := c.parse(args[1:]); err != nil {
 		return err
 	}
@@ -461,11 +463,14 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("project %q: %w", *id, err)
 	}
-	k, err := a.Keys.Rotate(context.Background(), p.ID, p.Live, *grace)
+	if *now {
+		*lead = 0
+	}
+	k, err := a.Keys.RotateWithLead(context.Background(), p.ID, p.Live, *lead, *grace)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "new signing key", k.KID)
+	fmt.Fprintf(stdout, "new signing key %s is in the JWKS now and signs from %s\n", k.KID, k.ActiveFrom().UTC().Format(time.RFC3339))
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/keys"
 	"github.com/latch-auth/latch/internal/store"
 )
 
@@ -245,8 +246,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, struct {
 		envelope
-		Status string `json:"status"`
-	}{ok(r), "ok"})
+		Status    string `json:"status"`
+		JWTSigner string `json:"jwt_signer"` // "OpenSSL 3.x …" or "go crypto/rsa"
+	}{ok(r), "ok", keys.SignerName()})
 }
 
 // jwks answers without credentials: jose's remote key set sends none.
