@@ -98,8 +98,9 @@ export async function startLatch() {
       for (const u of redirectURLs) args.push('--redirect-url', u);
       return JSON.parse(await cli(...args));
     },
-    async rotateKeys(projectID) {
-      return cli('keys', 'rotate', '--project', projectID, ...common);
+    /** `latch keys rotate`; extra: ['--now'] or ['--lead', '3s'] (the default lead is 10 minutes). */
+    async rotateKeys(projectID, ...extra) {
+      return cli('keys', 'rotate', '--project', projectID, ...extra, ...common);
     },
     /** Every pattern the router serves, from the router itself. */
     async routes() {

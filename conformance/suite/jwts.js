@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import stytch from 'stytch';
 import * as T from '../lib/shapes.js';
-import { decodeJwt, expectError, ok } from '../lib/check.js';
+import { decodeJwt, email, expectError, ok, otpCode, phone } from '../lib/check.js';
 import { poll } from '../lib/smtp.js';
 import { signIn } from './sessions.js';
 
@@ -81,14 +81,16 @@ export default function jwts(ctx) {
       await assert.rejects(ctx.client.sessions.authenticateJwtLocal({ session_jwt: forged }), stytch.ClientError);
     });
 
-    it('after a key rotation, old and new JWTs verify through the SDK; other projects still refuse them', async (t) => {
+    it('after an emergency key rotation (--now), old and new JWTs verify through the SDK; other projects still refuse them', async (t) => {
       const project = await ctx.latch.createProject('Conformance rotation');
       const client = ctx.clientFor(project);
       const login = await signIn(client);
       const oldKid = decodeJwt(login.session_jwt).header.kid;
       sameSession(await client.sessions.authenticateJwtLocal({ session_jwt: login.session_jwt }), login); // caches the JWKS
 
-      await ctx.latch.rotateKeys(project.project_id);
+      // --now: the emergency rotation, which signs with the new key at
+      // once (every node within seconds), before verifiers know it.
+      await ctx.latch.rotateKeys(project.project_id, '--now');
       // Servers see a rotation within seconds: poll for a JWT with a new kid.
       let n = 0;
       const fresh = await poll(async () => {
@@ -124,6 +126,124 @@ export default function jwts(ctx) {
         await assert.rejects(ctx.client.sessions.authenticateJwtLocal({ session_jwt: jwt }), stytch.ClientError);
         await expectError(ctx.client.sessions.authenticateJwt({ session_jwt: jwt }), 404, 'session_not_found', ctx.latch);
       }
+    });
+
+    it('every route that returns a JWT returns the one minted for its answer: authenticateJwtLocal agrees with the answer\'s session', async () => {
+      const client = ctx.clientFor(ctx.projectA);
+      const tel = phone();
+      const addr = email('truth');
+      const user = await client.users.create({ email: addr, phone_number: tel });
+      const answers = [];
+      const { token } = await client.magicLinks.create({ user_id: user.user_id });
+      let last = await client.magicLinks.authenticate({ token, session_duration_minutes: 30, session_custom_claims: { plan: 'team' } });
+      answers.push(['magicLinks.authenticate', last]);
+      await client.otps.sms.send({ phone_number: tel });
+      const code = otpCode((await ctx.latch.sms.waitFor('sms', tel)).body);
+      last = await client.otps.authenticate({ method_id: user.phone_id, code, session_token: last.session_token, session_custom_claims: { step: 'sms' } });
+      answers.push(['otps.authenticate (a second factor)', last]);
+      const steps = [
+        ['sessions.authenticate by token', { session_token: last.session_token }],
+        ['sessions.authenticate by JWT', () => ({ session_jwt: last.session_jwt })],
+        ['sessions.authenticate extending', { session_token: last.session_token, session_duration_minutes: 600 }],
+        ['sessions.authenticate by JWT, shortening', () => ({ session_jwt: last.session_jwt, session_duration_minutes: 45 })],
+        ['sessions.authenticate with claims', { session_token: last.session_token, session_custom_claims: { plan: null, seat: 3 } }],
+        ['sessions.authenticate by JWT with claims and a duration', () => ({ session_jwt: last.session_jwt, session_duration_minutes: 120, session_custom_claims: { seat: 4 } })],
+      ];
+      for (const [name, body] of steps) {
+        last = await client.sessions.authenticate(typeof body === 'function' ? body() : body);
+        answers.push([name, last]);
+      }
+      for (const [name, res] of answers) {
+        const local = await client.sessions.authenticateJwtLocal({ session_jwt: res.session_jwt });
+        const s = res.session;
+        for (const f of ['session_id', 'user_id', 'started_at', 'last_accessed_at', 'expires_at']) {
+          assert.equal(Date.parse(local[f]) || local[f], Date.parse(s[f]) || s[f], `${name}: ${f} of the JWT vs the answer`);
+        }
+        assert.deepEqual(local.attributes, s.attributes, `${name}: attributes`);
+        assert.deepEqual(local.roles, s.roles, `${name}: roles`);
+        assert.deepEqual(local.custom_claims, s.custom_claims, `${name}: custom_claims`);
+        assert.deepEqual(local.authentication_factors, s.authentication_factors, `${name}: factors`);
+        const { payload } = decodeJwt(res.session_jwt);
+        assert.equal(payload.iat * 1000, Date.parse(s.last_accessed_at), `${name}: iat is the answer's time`);
+        assert.equal(payload.exp, Math.min(payload.iat + 300, Date.parse(s.expires_at) / 1000), `${name}: exp`);
+      }
+      assert.deepEqual(answers.at(-1)[1].session.custom_claims, { step: 'sms', seat: 4 });
+    });
+
+    it('authenticateJwt with max_token_age_seconds: 1, 2 s after login, goes to Latch once; the JWT it gets back verifies locally', async () => {
+      const client = ctx.clientFor(ctx.projectA);
+      const login = await signIn(client);
+      const iat = decodeJwt(login.session_jwt).payload.iat;
+      // Latch runs on the real clock, so this test lets 2 s pass: it waits
+      // until just after the second iat + 2 begins, so that both calls
+      // below fall in one second (the SDK compares fractional seconds).
+      await new Promise((r) => setTimeout(r, Math.max(0, (iat + 2) * 1000 + 20 - Date.now())));
+      const before = remoteAuthenticates();
+      const first = await client.sessions.authenticateJwt({ session_jwt: login.session_jwt, max_token_age_seconds: 1 });
+      assert.equal(remoteAuthenticates(), before + 1, 'a JWT 2 s old goes to Latch');
+      assert.notEqual(first.session_jwt, login.session_jwt, 'Latch answers with a new JWT');
+      assert.ok(decodeJwt(first.session_jwt).payload.iat >= iat + 2, 'issued now');
+      const second = await client.sessions.authenticateJwt({ session_jwt: first.session_jwt, max_token_age_seconds: 1 });
+      assert.equal(remoteAuthenticates(), before + 1, 'the JWT Latch returned verified locally');
+      assert.equal(second.session.session_id, login.session.session_id);
+      await client.sessions.authenticateJwtLocal({ session_jwt: first.session_jwt, max_token_age_seconds: 1 });
+    });
+
+    it('a rotation with a lead is invisible to verifiers: one that fetched the JWKS before it, and one that fetched it during the lead, verify every JWT', async (t) => {
+      const project = await ctx.latch.createProject('Conformance rotation with a lead');
+      const before = ctx.clientFor(project);
+      const login = await signIn(before);
+      const oldKid = decodeJwt(login.session_jwt).header.kid;
+      const fetches = () => ctx.latch.requests.filter((r) => r.route === 'GET /v1/sessions/jwks/{project_id}' && r.status === 200).length;
+      await before.sessions.authenticateJwtLocal({ session_jwt: login.session_jwt }); // caches the JWKS
+
+      // The production lead is 10 minutes (jose's cacheMaxAge); the test's
+      // server is given 3 s so that the switch comes within the test.
+      await ctx.latch.rotateKeys(project.project_id, '--lead', '3s');
+      // The new key is published (each node reads keys every 2 s) while
+      // the old one still signs; a verifier fetching now holds both.
+      const newKid = await poll(async () => {
+        const { keys } = await before.sessions.getJWKS({ project_id: project.project_id });
+        return keys.length === 2 && keys.map((k) => k.kid).find((k) => k !== oldKid);
+      }, 'the new key in the JWKS', 10000);
+      const during = ctx.clientFor(project);
+      let n = 0;
+      const jwts = [];
+      const fresh = await poll(async () => {
+        const res = await before.sessions.authenticate({ session_token: login.session_token, session_custom_claims: { n: ++n } });
+        const kid = decodeJwt(res.session_jwt).header.kid;
+        jwts.push(res.session_jwt);
+        if (kid === oldKid) {
+          // During the lead: the JWT verifies for both, with no refetch.
+          const f = fetches();
+          await before.sessions.authenticateJwtLocal({ session_jwt: res.session_jwt });
+          assert.equal(fetches(), f, 'the verifier that fetched before the rotation refetched nothing during the lead');
+        }
+        return kid === newKid && res;
+      }, 'a JWT signed by the new key after the lead', 10000);
+      assert.ok(jwts.length > 1, 'JWTs were minted with the old key during the lead');
+
+      // The verifier that fetched during the lead knows every kid: it
+      // verifies old and new JWTs with one fetch and no clock change.
+      const f0 = fetches();
+      for (const jwt of [login.session_jwt, ...jwts]) await during.sessions.authenticateJwtLocal({ session_jwt: jwt });
+      assert.ok(fetches() - f0 <= 1, 'one JWKS fetch for the verifier that fetched during the lead');
+
+      // The verifier that fetched before the rotation: in production the
+      // switch comes 10 minutes (the default lead) after its fetch, when
+      // its cached set is stale and jose fetches it again before looking
+      // for any kid. Its clock moves by that lead: a JWT of the old key
+      // makes it refetch for staleness, not for an unknown kid...
+      const realNow = Date.now.bind(Date);
+      t.mock.method(Date, 'now', () => realNow() + 10 * 60_000 + 1000);
+      const f1 = fetches();
+      await before.sessions.authenticateJwtLocal({ session_jwt: jwts[0], current_date: new Date(realNow()) });
+      await poll(() => fetches() === f1 + 1, 'the stale JWKS to be fetched again', 2000);
+      // ...and the new key's JWT then verifies with no further fetch.
+      const local = await before.sessions.authenticateJwtLocal({ session_jwt: fresh.session_jwt, current_date: new Date(realNow()) });
+      assert.equal(local.session_id, login.session.session_id);
+      assert.equal(fetches(), f1 + 1, 'no fetch for an unknown kid');
+      t.mock.restoreAll();
     });
   });
 }
