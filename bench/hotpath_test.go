@@ -197,7 +197,7 @@ func TestHistogramPercentiles(t *testing.T) {
 
 // benchAuthenticate serves sessions/authenticate bodies in parallel,
 // round robin over the seeded sessions, after one warm-up call each (which
-// mints and caches each session's JWT).
+// loads the project's key and caches).
 func benchAuthenticate(b *testing.B, body func(h *hotApp, i int) string) {
 	const n = 200
 	h := newHotApp(b, n)
@@ -225,14 +225,15 @@ func benchAuthenticate(b *testing.B, body func(h *hotApp, i int) string) {
 }
 
 // BenchmarkSessionsAuthenticateByToken is the whole hot path in-process:
-// middleware, project auth, session read, touch, user read, JWT (reused),
-// response encoding.
+// middleware, project auth, session read, touch, user read, the JWT minted
+// for the answer (served from the exact memo only when the same session is
+// checked again within its second), response encoding.
 func BenchmarkSessionsAuthenticateByToken(b *testing.B) {
 	benchAuthenticate(b, func(h *hotApp, i int) string { return tokenBody(h.seed.tokens[i]) })
 }
 
 // BenchmarkSessionsAuthenticateExtend adds session_duration_minutes: an
-// update of the expiry and a freshly signed JWT on every call.
+// update of the expiry and the JWT minted for each answer.
 func BenchmarkSessionsAuthenticateExtend(b *testing.B) {
 	benchAuthenticate(b, func(h *hotApp, i int) string {
 		return `{"session_token":"` + h.seed.tokens[i] + `","session_duration_minutes":60}`

@@ -53,15 +53,16 @@ type scenario struct {
 	name   string
 	title  string
 	driven bool // by the Go driver (two requests and an outbox read) rather than wrk
+	signs  bool // every answer mints a session JWT: also run against the signing baseline
 }
 
 var scenarios = []scenario{
-	{"token", "sessions/authenticate by token", false},
-	{"extend", "sessions/authenticate by token + session_duration_minutes", false},
-	{"jwt", "sessions/authenticate by JWT (a pool of -jwts JWTs of seeded sessions, fetched through the API first)", false},
-	{"login", "magic link login_or_create + authenticate (a full login)", true},
-	{"otp", "email OTP login_or_create + authenticate (a full login)", true},
-	{"userget", "users/get", false},
+	{"token", "sessions/authenticate by token", false, true},
+	{"extend", "sessions/authenticate by token + session_duration_minutes", false, true},
+	{"jwt", "sessions/authenticate by JWT (a pool of -jwts JWTs of active sessions, fetched through the API first)", false, true},
+	{"login", "magic link login_or_create + authenticate (a full login)", true, false},
+	{"otp", "email OTP login_or_create + authenticate (a full login)", true, false},
+	{"userget", "users/get", false, false},
 }
 
 func scenarioNamed(name string) (scenario, bool) {
@@ -333,6 +334,16 @@ func (e *env) runBackend(ctx context.Context, backend string) (rows []row, err e
 		return nil, err
 	}
 	defer base.stop()
+	signAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	signBase, err := startProc("baseline+sign", e.bin("baseline"), signAddr, filepath.Join(dir, "baseline-sign.log"),
+		"--addr", signAddr, "--sessions", filepath.Join(dir, "sessions.tsv"), "--project", proj.ProjectID, "--secret", proj.Secret, "--sign")
+	if err != nil {
+		return nil, err
+	}
+	defer signBase.stop()
 
 	// The Go driver reads the outbox through the store, as `latch outbox` does.
 	obURL := dbURL
@@ -346,14 +357,14 @@ func (e *env) runBackend(ctx context.Context, backend string) (rows []row, err e
 	defer obDB.Close()
 
 	b := &backendRun{
-		env: e, backend: backend, dir: dir, basic: basic, seed: seed, latch: latch, base: base,
+		env: e, backend: backend, dir: dir, basic: basic, seed: seed, latch: latch, base: base, signBase: signBase,
 		latchClient: newClient(latchAddr, basic, e.cfg.connections),
 		baseClient:  newClient(baseAddr, basic, e.cfg.connections),
 		outbox:      &outbox{db: obDB, ring: e.ring},
 		dbURL:       dbURL,
 	}
 	progress("%s: warming up both servers", backend)
-	for _, p := range []*proc{base, latch} {
+	for _, p := range []*proc{base, signBase, latch} {
 		if _, err := runWrk(ctx, e.wrk, dir, "token", basic, "http://"+p.addr+"/v1/sessions/authenticate",
 			filepath.Join(dir, "active-tokens.txt"), e.cfg.threads, e.cfg.connections, 2*time.Second); err != nil {
 			return nil, err
@@ -393,6 +404,7 @@ type backendRun struct {
 	basic       string
 	seed        *seeded
 	latch, base *proc
+	signBase    *proc // the baseline that mints a JWT per request
 	latchClient *client
 	baseClient  *client
 	outbox      *outbox
@@ -491,7 +503,9 @@ func (b *backendRun) check(ctx context.Context, sc scenario, items string) error
 	return fmt.Errorf("no check for %s", sc.name)
 }
 
-// scenario runs baseline, latch, baseline, latch and returns the means.
+// scenario runs baseline, latch, baseline, latch (with the signing
+// baseline before each latch run where answers carry a JWT) and returns the
+// means.
 func (b *backendRun) scenario(ctx context.Context, sc scenario) (row, error) {
 	items, err := b.items(ctx, sc)
 	if err != nil {
@@ -501,48 +515,31 @@ func (b *backendRun) scenario(ctx context.Context, sc scenario) (row, error) {
 	if err := b.check(ctx, sc, items); err != nil {
 		return r, fmt.Errorf("check request failed: %w", err)
 	}
-	for i := range 4 {
-		target, isBase := b.latch, i%2 == 0
-		if isBase {
-			target = b.base
-		}
-		progress("%s: %s: run %d of 4 (%s)", b.backend, sc.name, i+1, target.name)
+	order := []*proc{b.base, b.latch, b.base, b.latch}
+	if sc.signs {
+		order = []*proc{b.base, b.signBase, b.latch, b.base, b.signBase, b.latch}
+	}
+	for i, target := range order {
+		isBase := target != b.latch
+		progress("%s: %s: run %d of %d (%s)", b.backend, sc.name, i+1, len(order), target.name)
 		m, err := b.measure(ctx, sc, target, isBase, items)
 		if err != nil {
 			return r, err
 		}
-		if isBase {
+		switch target {
+		case b.base:
 			r.base = append(r.base, m)
-		} else {
+		case b.signBase:
+			r.sign = append(r.sign, m)
+		default:
 			r.latch = append(r.latch, m)
 		}
 	}
 	return r, nil
 }
 
-// warm brings latch to the steady state of the scenario before a timed or
-// profiled run: every active session has made a request in the last two
-// minutes, so its JWT is current (internal/auth/jwt.go) and a request mints
-// only once that JWT is 2 minutes old. Untimed, and before the CPU reading.
-func (b *backendRun) warm(ctx context.Context, sc scenario, c *client) error {
-	if sc.name != "token" && sc.name != "extend" && sc.name != "jwt" {
-		return nil
-	}
-	t0 := time.Now()
-	if _, err := b.fetchJWTs(ctx, c, len(b.seed.active)); err != nil {
-		return fmt.Errorf("warm-up: %w", err)
-	}
-	progress("%s: %s: authenticated each of the %d active sessions once (%.1f s, untimed)", b.backend, sc.name, len(b.seed.active), time.Since(t0).Seconds())
-	return nil
-}
-
 // measure runs one timed load against target and reads its CPU and RSS.
 func (b *backendRun) measure(ctx context.Context, sc scenario, target *proc, isBase bool, items string) (measure, error) {
-	if !isBase {
-		if err := b.warm(ctx, sc, b.latchClient); err != nil {
-			return measure{}, err
-		}
-	}
 	pid := target.pid()
 	resetPeakRSS(pid)
 	pg := b.backend == sqlstore.BackendPostgres && !isBase
@@ -616,10 +613,6 @@ func (b *backendRun) profile(ctx context.Context, sc scenario) error {
 	path := "/v1/sessions/authenticate"
 	if sc.name == "userget" {
 		path = "/"
-	}
-	if err := b.warm(ctx, sc, newClient(addr, b.basic, b.cfg.connections)); err != nil {
-		p.stop()
-		return err
 	}
 	if err := syscall.Kill(p.pid(), syscall.SIGUSR1); err != nil {
 		p.stop()

@@ -4,10 +4,17 @@
 // SHA-256 of the token, a map lookup and a ~1 KB JSON reply shaped like
 // Latch's. The bench runs it beside `latch serve`, in the same run on the
 // same machine, and reports Latch's figures as ratios to it.
+//
+// With -sign it also mints one RS256 session JWT per request (go-jose over
+// Go's crypto/rsa, RSA-2048, the claims shaped like Latch's), as every
+// answer of sessions/authenticate must carry the JWT minted for it: the
+// signing baseline, whose floor is one RSA signature.
 package main
 
 import (
 	"bufio"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -22,6 +29,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 type factor struct {
@@ -96,7 +105,30 @@ type server struct {
 	id, secret []byte
 	sessions   map[string]*sessionData // key: string(SHA-256(token))
 	reqs       atomic.Uint64
-	ts, exp    string // the timestamps of every reply
+	ts, exp    string      // the timestamps of every reply
+	signer     jose.Signer // with -sign: mints a JWT per request
+}
+
+// jwt mints the session JWT of one reply.
+func (s *server) jwt(sess session) (string, error) {
+	now := time.Now().Unix()
+	payload, err := json.Marshal(map[string]any{
+		"aud": []string{string(s.id)}, "iss": "stytch.com/" + string(s.id), "sub": sess.UserID,
+		"iat": now, "nbf": now, "exp": now + 300,
+		"https://stytch.com/session": map[string]any{
+			"id": sess.SessionID, "started_at": sess.StartedAt, "last_accessed_at": sess.LastAccessedAt,
+			"expires_at": sess.ExpiresAt, "attributes": sess.Attributes,
+			"authentication_factors": sess.AuthenticationFactors, "roles": sess.Roles,
+		},
+	})
+	if err != nil {
+		return "", err
+	}
+	obj, err := s.signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return obj.CompactSerialize()
 }
 
 func (s *server) authenticate(w http.ResponseWriter, r *http.Request) {
@@ -125,12 +157,20 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) {
 	}
 	f := factor{Type: "magic_link", DeliveryMethod: "email", LastAuthenticatedAt: s.ts, CreatedAt: s.ts, UpdatedAt: s.ts}
 	f.EmailFactor.EmailID, f.EmailFactor.EmailAddress = sess.emailID, sess.email
+	se := session{
+		SessionID: sess.sessionID, UserID: sess.userID, AuthenticationFactors: []factor{f}, Roles: []string{"stytch_user"},
+		StartedAt: s.ts, LastAccessedAt: s.ts, ExpiresAt: s.exp, CustomClaims: json.RawMessage(`{}`),
+	}
+	var jwt string
+	if s.signer != nil {
+		if jwt, err = s.jwt(se); err != nil {
+			http.Error(w, `{"status_code":500}`, http.StatusInternalServerError)
+			return
+		}
+	}
 	out, err := json.Marshal(reply{
 		StatusCode: 200, RequestID: "request-id-test-" + strconv.FormatUint(s.reqs.Add(1), 10),
-		Session: session{
-			SessionID: sess.sessionID, UserID: sess.userID, AuthenticationFactors: []factor{f}, Roles: []string{"stytch_user"},
-			StartedAt: s.ts, LastAccessedAt: s.ts, ExpiresAt: s.exp, CustomClaims: json.RawMessage(`{}`),
-		},
+		Session: se, SessionJWT: jwt,
 		SessionToken: req.SessionToken,
 		User: userData{
 			UserID: sess.userID, Emails: []email{{sess.emailID, sess.email, true}}, Status: "active",
@@ -172,6 +212,7 @@ func main() {
 	sessions := flag.String("sessions", "", "sessions file written by the bench")
 	project := flag.String("project", "", "project_id accepted in Basic auth")
 	secret := flag.String("secret", "", "secret accepted in Basic auth")
+	sign := flag.Bool("sign", false, "mint one RS256 JWT per request (Go's crypto/rsa)")
 	flag.Parse()
 	m, err := load(*sessions)
 	if err != nil {
@@ -180,6 +221,17 @@ func main() {
 	now := time.Now().UTC().Truncate(time.Second)
 	s := &server{id: []byte(*project), secret: []byte(*secret), sessions: m,
 		ts: now.Format(time.RFC3339), exp: now.Add(7 * 24 * time.Hour).Format(time.RFC3339)}
+	if *sign {
+		priv, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			log.Fatal(err)
+		}
+		s.signer, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: priv, KeyID: "jwk-test-baseline"}},
+			(&jose.SignerOptions{}).WithType("JWT"))
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/sessions/authenticate", s.authenticate)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
@@ -187,6 +239,6 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	log.Printf("baseline: %d sessions, listening on %s", len(m), ln.Addr())
+	log.Printf("baseline: %d sessions, signing %v, listening on %s", len(m), *sign, ln.Addr())
 	log.Fatal((&http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}).Serve(ln))
 }
