@@ -107,8 +107,8 @@ func (s *Service) AuthenticateProject(ctx context.Context, projectID, sec string
 }
 
 // Credentials are a request's project secret, not yet checked against the
-// project's secrets (ProjectFor), or checked (VerifyCredentials, or a read
-// that brought the secrets along: AuthenticateSession).
+// project's secrets (ProjectFor), or checked (VerifyCredentials, which
+// every service method that takes Credentials calls first).
 type Credentials struct {
 	hash     []byte
 	verified bool

@@ -139,26 +139,14 @@ func (s *Service) sessionFor(ctx context.Context, st store.Store, p store.Projec
 	return s.liveSession(sess, subject, err)
 }
 
-// sessionWithUserFor is sessionFor for sessions/authenticate: the session,
-// its user and the project's secrets in one read of the store, which
-// verifies c too when it was not already.
-func (s *Service) sessionWithUserFor(ctx context.Context, p store.Project, c *Credentials, token, jwt string) (store.Session, store.User, error) {
+// sessionWithUserFor is sessionFor for sessions/authenticate: the session
+// and its user in one read of the store.
+func (s *Service) sessionWithUserFor(ctx context.Context, p store.Project, token, jwt string) (store.Session, store.User, error) {
 	hash, id, subject, err := s.sessionKey(ctx, p, token, jwt)
 	if err != nil {
 		return store.Session{}, store.User{}, err
 	}
 	read, err := s.store.GetSessionWithUser(ctx, p.ID, hash, id)
-	if err == nil && !c.verified {
-		if c.check(read.SecretHashes) != nil {
-			// Read the secrets again, as AuthenticateSession does when
-			// there is no session: the same work either way, so that its
-			// timing does not tell a caller without the secret whether a
-			// session exists.
-			if err := s.VerifyCredentials(ctx, p, c); err != nil {
-				return store.Session{}, store.User{}, err
-			}
-		}
-	}
 	sess, err := s.liveSession(read.Session, subject, err)
 	if err != nil {
 		return store.Session{}, store.User{}, err
@@ -386,28 +374,21 @@ func parseAuthorizationCheck(raw json.RawMessage) (bool, error) {
 // claims it merges them. It always records last_accessed_at.
 //
 // A JWT past its exp is accepted when its signature is good and its
-// session is alive, and a fresh JWT is returned (CONTRACT.md §5.4).
+// session is alive, and a fresh JWT is returned (Stytch:
+// https://stytch.com/docs/api/session-auth).
 //
-// It runs on every request of every app, and the read of the session
-// brings the project's secrets along, so that c (from ProjectFor) costs no
-// query of its own. Whatever the outcome, c is verified before it returns,
-// and an unverified secret gets the 401 and nothing else: no other error,
-// no write, no session.
+// c is verified first, before anything of the request is read or decoded:
+// a caller without the secret gets the 401 and nothing else (no other
+// error, no write), and the work up to it is the same whether or not the
+// session it names exists, so its timing tells nothing either.
 func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, c *Credentials, r AuthenticateSessionRequest) (SessionResult, error) {
-	res, err := s.authenticateSession(ctx, p, c, r)
-	if !c.verified {
-		// Every path that returns before the read (bad arguments, a JWT
-		// that does not verify, a session that is not there, the sandbox
-		// values) checks the secret now, so that an unauthenticated caller
-		// learns nothing, not even whether the project exists.
-		if verr := s.VerifyCredentials(ctx, p, c); verr != nil {
-			return SessionResult{}, verr
-		}
+	if err := s.VerifyCredentials(ctx, p, c); err != nil {
+		return SessionResult{}, err
 	}
-	return res, err
+	return s.authenticateSession(ctx, p, r)
 }
 
-func (s *Service) authenticateSession(ctx context.Context, p store.Project, c *Credentials, r AuthenticateSessionRequest) (SessionResult, error) {
+func (s *Service) authenticateSession(ctx context.Context, p store.Project, r AuthenticateSessionRequest) (SessionResult, error) {
 	if err := checkDuration(r.SessionDurationMinutes); err != nil {
 		return SessionResult{}, err
 	}
@@ -419,9 +400,6 @@ func (s *Service) authenticateSession(ctx context.Context, p store.Project, c *C
 		return SessionResult{}, err
 	}
 	if !p.Live && r.SessionToken == sandboxSessionOK && r.SessionJWT == "" {
-		if err := s.VerifyCredentials(ctx, p, c); err != nil {
-			return SessionResult{}, err
-		}
 		if authzCheck {
 			return SessionResult{}, ErrSessionAuthorization
 		}
@@ -429,7 +407,7 @@ func (s *Service) authenticateSession(ctx context.Context, p store.Project, c *C
 		jwt, err := s.sessionJWT(ctx, p, sess)
 		return SessionResult{Session: &sess, Token: sandboxSessionOK, JWT: jwt, User: s.sandboxUser(p)}, err
 	}
-	sess, u, err := s.sessionWithUserFor(ctx, p, c, r.SessionToken, r.SessionJWT)
+	sess, u, err := s.sessionWithUserFor(ctx, p, r.SessionToken, r.SessionJWT)
 	if err != nil {
 		return SessionResult{}, err
 	}

@@ -47,17 +47,13 @@ type Project struct {
 	ProjectSendsPerMinute   int
 }
 
-// ProjectSecret is one of a project's API secrets, stored only as SHA-256.
 // SessionRead is what GetSessionWithUser reads at once.
 type SessionRead struct {
 	Session Session
 	User    User
-	// SecretHashes are the hashes of the project's secrets (as
-	// ProjectSecret.Hash), so that the request's credentials can be checked
-	// without a read of their own.
-	SecretHashes [][]byte
 }
 
+// ProjectSecret is one of a project's API secrets, stored only as SHA-256.
 type ProjectSecret struct {
 	ID        string // secret id, shown by `project list`; not the secret
 	ProjectID string

@@ -1,12 +1,7 @@
 package sqlstore
 
 import (
-	"bytes"
 	"context"
-	"database/sql"
-	"encoding/hex"
-	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -95,17 +90,11 @@ func (db *DB) GetSessionByTokenHash(ctx context.Context, projectID string, token
 func (db *DB) GetSessionWithUser(ctx context.Context, projectID string, tokenHash []byte, sessionID string) (store.SessionRead, error) {
 	var out store.SessionRead
 	dest, finish := sessionTarget(&out.Session)
-	var secrets sql.NullString
-	dest = append(dest, &secrets)
-	secretsCol := `(SELECT group_concat(hex(ps.hash), ',') FROM project_secrets ps WHERE ps.project_id = s.project_id)`
-	if db.d.name == BackendPostgres {
-		secretsCol = `(SELECT string_agg(encode(ps.hash, 'hex'), ',') FROM project_secrets ps WHERE ps.project_id = s.project_id)`
-	}
 	by, key := "s.id = ?", any(sessionID)
 	if tokenHash != nil {
 		by, key = "s.token_hash = ?", tokenHash
 	}
-	u, err := db.readUser(ctx, sessionColumnsOfS+", "+secretsCol, dest,
+	u, err := db.readUser(ctx, sessionColumnsOfS, dest,
 		`sessions s JOIN users u ON u.project_id = s.project_id AND u.id = s.user_id`, `s.project_id = ? AND `+by, projectID, key)
 	if err != nil {
 		return store.SessionRead{}, err
@@ -114,16 +103,6 @@ func (db *DB) GetSessionWithUser(ctx context.Context, projectID string, tokenHas
 		return store.SessionRead{}, err
 	}
 	out.User = u
-	if secrets.String != "" {
-		for _, h := range strings.Split(secrets.String, ",") {
-			b, err := hex.DecodeString(h)
-			if err != nil {
-				return store.SessionRead{}, fmt.Errorf("sqlstore: decode secret hash: %w", err)
-			}
-			out.SecretHashes = append(out.SecretHashes, b)
-		}
-		slices.SortFunc(out.SecretHashes, bytes.Compare) // in no order in SQL; sorted, for sameness
-	}
 	return out, nil
 }
 

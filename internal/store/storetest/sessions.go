@@ -99,7 +99,6 @@ var sessionBehaviours = []behaviour{
 			must(t, err)
 			same(by.name+": session", got.Session, wantS)
 			same(by.name+": user", got.User, wantU)
-			same(by.name+": secret hashes", got.SecretHashes, [][]byte{{0, 1, 2, 255}, []byte("first secret hash")}) // bytewise order
 		}
 		// A user without any email or phone reads with empty lists.
 		bare := newUser(t, s, p.ID, func(u *store.User) { u.Emails, u.Phones = nil, nil })
@@ -118,12 +117,6 @@ var sessionBehaviours = []behaviour{
 		mustBe(t, err, store.ErrNotFound)
 		_, err = s.GetSessionWithUser(ctx(), newProject(t, s).ID, x.TokenHash, "")
 		mustBe(t, err, store.ErrNotFound)
-		// A project without secrets reads none.
-		must(t, s.DeleteProjectSecret(ctx(), p.ID, "first"))
-		must(t, s.DeleteProjectSecret(ctx(), p.ID, "second"))
-		none, err := s.GetSessionWithUser(ctx(), p.ID, x.TokenHash, "")
-		must(t, err)
-		equal(t, "secret hashes of a project without secrets", len(none.SecretHashes), 0)
 	}},
 	{"ASessionWithoutRolesOrClaimsComesBackWithEmptyValuesNotNil", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
