@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"path"
 	"sort"
 	"strconv"
@@ -60,12 +61,24 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // It is safe to run from several processes at once: PostgreSQL serialises
 // them with an advisory lock, SQLite with one IMMEDIATE transaction.
 func (db *DB) Migrate(ctx context.Context) error {
+	return db.migrateTo(ctx, math.MaxInt)
+}
+
+// migrateTo is Migrate up to and including version last (tests start
+// from an older schema with it).
+func (db *DB) migrateTo(ctx context.Context, last int) error {
 	if db.tx != nil {
 		return errors.New("sqlstore: Migrate inside a transaction")
 	}
-	ms, err := db.migrations()
+	all, err := db.migrations()
 	if err != nil {
 		return err
+	}
+	var ms []migration
+	for _, m := range all {
+		if m.version <= last {
+			ms = append(ms, m)
+		}
 	}
 	if db.d.name == BackendPostgres {
 		return db.migratePostgres(ctx, ms)
