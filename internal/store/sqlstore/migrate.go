@@ -49,6 +49,13 @@ func (db *DB) migrations() ([]migration, error) {
 		out = append(out, migration{version: v, name: name, sql: string(body)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i := 1; i < len(out); i++ {
+		// schema_migrations records versions: a second file of a version
+		// would never run (two branches that each added the next number).
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("sqlstore: migrations %s and %s have one version", out[i-1].name, out[i].name)
+		}
+	}
 	return out, nil
 }
 

@@ -71,3 +71,28 @@ func TestMigration4KeepsEveryMethodAndFreesPendingAddresses(t *testing.T) {
 		})
 	}
 }
+
+// Every backend has the same migrations, numbered 1, 2, 3, … without a gap
+// or a repeat: a repeated number (two branches that each took the next one)
+// would leave one of them never applied.
+func TestMigrationsAreNumberedOnceAndAlikeOnEveryBackend(t *testing.T) {
+	var versions [][]int
+	for _, d := range []dialect{sqliteDialect, postgresDialect} {
+		backend := d.name
+		ms, err := (&DB{d: d}).migrations()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vs []int
+		for i, m := range ms {
+			if m.version != i+1 {
+				t.Errorf("%s: migration %s is number %d, want %d", backend, m.name, m.version, i+1)
+			}
+			vs = append(vs, m.version)
+		}
+		versions = append(versions, vs)
+	}
+	if len(versions[0]) != len(versions[1]) {
+		t.Errorf("SQLite has %d migrations, PostgreSQL %d", len(versions[0]), len(versions[1]))
+	}
+}
