@@ -1,4 +1,5 @@
-// Package attack holds the attack suite of issue 8: every attack runs
+// Package attack holds the attack suite of issue 8 (and, as Test13, issue
+// 12's account pre-hijack): every attack runs
 // through the real HTTP API of in-process Latch nodes (internal/latchtest),
 // on SQLite and on PostgreSQL, and each numbered point of the issue is one
 // test named after it. TestMain prints the counts: attacks tried, faults
@@ -18,6 +19,7 @@
 //	Test10DatabaseOutage      the request deadline (black hole); ErrUnavailable → 503
 //	Test11DeliveryOutage      retrying a refused delivery
 //	Test12RateLimits          the per-recipient and per-project limits
+//	Test13PreHijack           pending_until IS NULL in GetUserByEmail/Phone; the attach wording
 //
 // Fuzz targets live beside the code they fuzz (internal/api, internal/auth,
 // internal/keys: fuzz_test.go, corpora in testdata/fuzz/); scripts/fuzz runs

@@ -135,24 +135,26 @@ func (s *Service) emailLink(ctx context.Context, p store.Project, r EmailLinkReq
 	}
 	var out LinkSent
 	err = s.store.InTx(ctx, func(tx store.Store) error {
-		var u store.User
-		var emailID string
+		var target sendTarget
 		var created bool
 		var err error
 		if create {
-			u, emailID, created, err = s.ownerOrNew(ctx, tx, p, store.ChannelEmail, addr, r.CreateUserAsPending)
+			target.user, target.methodID, created, err = s.ownerOrNew(ctx, tx, p, store.ChannelEmail, addr, r.CreateUserAsPending)
 		} else {
-			u, emailID, err = s.methodOwner(ctx, tx, p, store.ChannelEmail, addr, r.UserID, r.SessionToken, r.SessionJWT, loginTTL)
+			target, err = s.methodOwner(ctx, tx, p, store.ChannelEmail, addr, r.UserID, r.SessionToken, r.SessionJWT)
 		}
 		if err != nil {
 			return err
 		}
-		email := store.Email{ID: emailID, Address: addr}
+		u := target.user
+		email := store.Email{ID: target.methodID, Address: addr}
 		kind, url, ttl, noDefault := store.MagicLinkLogin, r.LoginMagicLinkURL, loginTTL, ErrNoLoginRedirect
 		if created || u.Status == "pending" {
 			kind, url, ttl, noDefault = store.MagicLinkSignup, r.SignupMagicLinkURL, signupTTL, ErrNoSignupRedirect
 		}
-		if err := s.sendLink(ctx, tx, p, u.ID, email, kind, url, noDefault, ttl, r.CodeChallenge, r.Attributes); err != nil {
+		link := linkToSend{userID: u.ID, email: email, kind: kind, given: url, noDefault: noDefault,
+			expires: target.expiry(s.Now(), ttl), challenge: r.CodeChallenge, attrs: r.Attributes, attach: target.attachUntil != nil}
+		if err := s.sendLink(ctx, tx, p, link); err != nil {
 			return err
 		}
 		out = LinkSent{UserID: u.ID, EmailID: email.ID, UserCreated: created}
@@ -165,8 +167,11 @@ func (s *Service) emailLink(ctx context.Context, p store.Project, r EmailLinkReq
 	return out, nil
 }
 
-// attachWindow is how long an attached, unverified method waits for its
-// first authentication before it is removed (CONTRACT.md §2.4).
+// attachWindow is how long a method attached to an existing user by a send
+// waits for its first authentication before it is removed (CONTRACT.md
+// §2.4; Stytch: "If the user successfully authenticates within 5 minutes,
+// the new email address will be marked as verified"). The link or code of
+// that send expires with it, whatever its own expiry.
 const attachWindow = 5 * time.Minute
 
 // maxUnverifiedFactors bounds the unverified methods a user may hold.
@@ -228,25 +233,44 @@ func emailOf(u store.User, addr string) store.Email {
 	return store.Email{}
 }
 
+// linkToSend is one emailed link: for userID, to email.
+type linkToSend struct {
+	userID    string
+	email     store.Email
+	kind      string // store.MagicLink…
+	given     string // the redirect URL asked for, "" = the default
+	noDefault *Error // when there is no default
+	expires   time.Time
+	challenge string
+	attrs     *Attributes
+	// attach: the send adds email to an existing user; its message says
+	// so rather than offering a login.
+	attach bool
+}
+
 // sendLink stores a new link and queues its email in the caller's transaction.
-func (s *Service) sendLink(ctx context.Context, tx store.Store, p store.Project, userID string, email store.Email, kind, given string, noDefault *Error, ttl time.Duration, challenge string, attrs *Attributes) error {
-	redirect, err := s.resolveRedirect(ctx, tx, p, given, noDefault)
+func (s *Service) sendLink(ctx context.Context, tx store.Store, p store.Project, l linkToSend) error {
+	redirect, err := s.resolveRedirect(ctx, tx, p, l.given, l.noDefault)
 	if err != nil {
 		return err
 	}
 	now := s.Now()
 	token := secret.MagicLinkToken()
 	ml := store.MagicLink{
-		TokenHash: secret.Hash(token), ProjectID: p.ID, UserID: userID, EmailID: email.ID, Kind: kind,
-		CodeChallenge: challenge, CreatedAt: now, ExpiresAt: now.Add(ttl),
+		TokenHash: secret.Hash(token), ProjectID: p.ID, UserID: l.userID, EmailID: l.email.ID, Kind: l.kind,
+		CodeChallenge: l.challenge, CreatedAt: now, ExpiresAt: l.expires,
 	}
-	if attrs != nil {
-		ml.IPAddress, ml.UserAgent = attrs.IPAddress, attrs.UserAgent
+	if l.attrs != nil {
+		ml.IPAddress, ml.UserAgent = l.attrs.IPAddress, l.attrs.UserAgent
 	}
 	if err := tx.CreateMagicLink(ctx, ml); err != nil {
 		return err
 	}
-	msg := deliver.MagicLinkEmail(p.Name, email.Address, magicLinkURL(redirect, token), kind)
+	url := magicLinkURL(redirect, token)
+	msg := deliver.MagicLinkEmail(p.Name, l.email.Address, url, l.kind)
+	if l.attach {
+		msg = deliver.AttachLinkEmail(p.Name, l.email.Address, url, l.expires.Sub(now))
+	}
 	return deliver.Enqueue(ctx, tx, s.ring, p.ID, msg, now)
 }
 
@@ -310,7 +334,9 @@ func (s *Service) Invite(ctx context.Context, p store.Project, r InviteRequest) 
 			return err
 		}
 		email := emailOf(u, addr)
-		if err := s.sendLink(ctx, tx, p, u.ID, email, store.MagicLinkInvite, r.InviteMagicLinkURL, ErrNoInviteRedirect, ttl, "", r.Attributes); err != nil {
+		link := linkToSend{userID: u.ID, email: email, kind: store.MagicLinkInvite, given: r.InviteMagicLinkURL,
+			noDefault: ErrNoInviteRedirect, expires: s.Now().Add(ttl), attrs: r.Attributes}
+		if err := s.sendLink(ctx, tx, p, link); err != nil {
 			return err
 		}
 		out = LinkSent{UserID: u.ID, EmailID: email.ID}
@@ -451,7 +477,7 @@ func (s *Service) AuthenticateMagicLink(ctx context.Context, p store.Project, r 
 				}
 				return err
 			}
-			if err := tx.VerifyEmail(ctx, p.ID, e.ID); err != nil {
+			if err := verifyMethod(ctx, tx, p, store.ChannelEmail, e.ID, e.PendingUntil, now, ErrUnableToAuthMagicLink); err != nil {
 				return err
 			}
 			f.EmailFactor = &store.EmailFactor{EmailID: e.ID, EmailAddress: e.Address}

@@ -100,20 +100,21 @@ func (s *Service) SendOTP(ctx context.Context, p store.Project, channel string, 
 	}
 	var out OTPSent
 	err = s.store.InTx(ctx, func(tx store.Store) error {
-		var u store.User
-		var methodID string
+		var target sendTarget
 		var err error
 		if create {
-			u, methodID, out.UserCreated, err = s.ownerOrNew(ctx, tx, p, channel, recipient, r.CreateUserAsPending)
+			target.user, target.methodID, out.UserCreated, err = s.ownerOrNew(ctx, tx, p, channel, recipient, r.CreateUserAsPending)
 		} else {
-			u, methodID, err = s.methodOwner(ctx, tx, p, channel, recipient, r.UserID, r.SessionToken, r.SessionJWT, ttl)
+			target, err = s.methodOwner(ctx, tx, p, channel, recipient, r.UserID, r.SessionToken, r.SessionJWT)
 		}
 		if err != nil {
 			return err
 		}
+		u, methodID := target.user, target.methodID
 		now := s.Now()
 		code := secret.OTPCode()
-		o := store.OTP{ID: secret.ID("otp", p.Live), ProjectID: p.ID, UserID: u.ID, MethodID: methodID, Channel: channel, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+		expires := target.expiry(now, ttl)
+		o := store.OTP{ID: secret.ID("otp", p.Live), ProjectID: p.ID, UserID: u.ID, MethodID: methodID, Channel: channel, CreatedAt: now, ExpiresAt: expires}
 		o.CodeHash = s.ring.CodeHash(o.ID, code)
 		if r.Attributes != nil {
 			o.IPAddress, o.UserAgent = r.Attributes.IPAddress, r.Attributes.UserAgent
@@ -121,9 +122,16 @@ func (s *Service) SendOTP(ctx context.Context, p store.Project, channel string, 
 		if err := tx.CreateOTP(ctx, o, now); err != nil {
 			return err
 		}
-		msg := deliver.OTPText(channel, p.Name, recipient, code, ttl)
-		if channel == store.ChannelEmail {
-			msg = deliver.OTPEmail(p.Name, recipient, code, ttl)
+		var msg deliver.Message
+		switch left := expires.Sub(now); {
+		case target.attachUntil != nil && channel == store.ChannelEmail:
+			msg = deliver.AttachOTPEmail(p.Name, recipient, code, left)
+		case target.attachUntil != nil:
+			msg = deliver.AttachOTPText(channel, p.Name, recipient, code, left)
+		case channel == store.ChannelEmail:
+			msg = deliver.OTPEmail(p.Name, recipient, code, left)
+		default:
+			msg = deliver.OTPText(channel, p.Name, recipient, code, left)
 		}
 		if err := deliver.Enqueue(ctx, tx, s.ring, p.ID, msg, now); err != nil {
 			return err
@@ -208,55 +216,125 @@ func duplicateOf(channel string) error {
 	return store.ErrDuplicatePhone
 }
 
+// sendTarget is whom a send (not login_or_create) goes to.
+type sendTarget struct {
+	user     store.User
+	methodID string
+	// attachUntil is set when the method is pending on user, attached by
+	// this send: the code or link must be used before then.
+	attachUntil *time.Time
+}
+
+// expiry is when a code or link of ttl sent now to t ends: never after
+// the method's attach window.
+func (t sendTarget) expiry(now time.Time, ttl time.Duration) time.Time {
+	end := now.Add(ttl)
+	if t.attachUntil != nil && t.attachUntil.Before(end) {
+		return *t.attachUntil
+	}
+	return end
+}
+
 // methodOwner finds the user a send (not login_or_create) goes to, and the
-// method's id. Without a user named by id or session, the email or phone
-// must exist (404 email_not_found / phone_number_not_found). With one, it
-// must be that user's or nobody's (400 duplicate_email /
-// duplicate_phone_number); a new one is attached unverified, and removed
-// if no authentication verifies it before pendingFor (at least
-// attachWindow) has passed.
-func (s *Service) methodOwner(ctx context.Context, tx store.Store, p store.Project, channel, recipient, userID, token, jwt string, pendingFor time.Duration) (store.User, string, error) {
+// method's id.
+//
+// Only identities count here: an address or number pending on a user (an
+// earlier attach not yet verified) owns nothing (CONTRACT-NOTES, "An
+// unverified method is not an identity"). Without a user named by id or
+// session, the email or phone must be an identity of some user (404
+// email_not_found / phone_number_not_found). With one, it must be that
+// user's or nobody's (400 duplicate_email / duplicate_phone_number); if
+// nobody's, it is attached to that user, pending for attachWindow from
+// now (a repeated send to the same pending method keeps its id and starts
+// the window again).
+func (s *Service) methodOwner(ctx context.Context, tx store.Store, p store.Project, channel, recipient, userID, token, jwt string) (sendTarget, error) {
 	notFound, duplicate := ErrPhoneNotFound, ErrDuplicatePhone
 	if channel == store.ChannelEmail {
 		notFound, duplicate = ErrEmailNotFound, ErrDuplicateEmail
 	}
 	named, err := s.namedUser(ctx, tx, p, userID, token, jwt)
 	if err != nil {
-		return store.User{}, "", err
+		return sendTarget{}, err
 	}
 	owner, err := userByMethod(ctx, tx, p, channel, recipient)
 	switch {
 	case err == nil:
 		if named != nil && named.ID != owner.ID {
-			return store.User{}, "", duplicate
+			return sendTarget{}, duplicate
 		}
 		id := methodOf(owner, channel, recipient)
 		if id == "" {
-			return store.User{}, "", notFound
+			return sendTarget{}, notFound
 		}
-		return owner, id, nil
+		return sendTarget{user: owner, methodID: id}, nil
 	case !errors.Is(err, store.ErrNotFound):
-		return store.User{}, "", err
+		return sendTarget{}, err
 	case named == nil:
-		return store.User{}, "", notFound
-	}
-	if unverified(named.Emails, named.Phones) >= maxUnverifiedFactors {
-		return store.User{}, "", ErrTooManyUnverified
+		return sendTarget{}, notFound
 	}
 	now := s.Now()
-	until := now.Add(max(pendingFor, attachWindow))
-	var id string
-	if channel == store.ChannelEmail {
-		id = secret.ID("email", p.Live)
-		err = tx.AddEmail(ctx, store.Email{ID: id, ProjectID: p.ID, UserID: named.ID, Address: recipient, CreatedAt: now, PendingUntil: &until})
+	until := now.Add(attachWindow)
+	// The named user's own pending method, if it has one.
+	id := methodOf(*named, channel, recipient)
+	if id == "" && unverified(named.Emails, named.Phones) >= maxUnverifiedFactors {
+		return sendTarget{}, ErrTooManyUnverified
+	}
+	err = nil
+	if id != "" {
+		// Again with the same id and a new window: one row per user and
+		// address, the store has no other way to move the window.
+		err = deleteMethod(ctx, tx, p, channel, id)
 	} else {
-		id = secret.ID("phone-number", p.Live)
-		err = tx.AddPhone(ctx, store.Phone{ID: id, ProjectID: p.ID, UserID: named.ID, Number: recipient, CreatedAt: now, PendingUntil: &until})
+		id = secret.ID("email", p.Live)
+		if channel != store.ChannelEmail {
+			id = secret.ID("phone-number", p.Live)
+		}
+	}
+	if err == nil {
+		if channel == store.ChannelEmail {
+			err = tx.AddEmail(ctx, store.Email{ID: id, ProjectID: p.ID, UserID: named.ID, Address: recipient, CreatedAt: now, PendingUntil: &until})
+		} else {
+			err = tx.AddPhone(ctx, store.Phone{ID: id, ProjectID: p.ID, UserID: named.ID, Number: recipient, CreatedAt: now, PendingUntil: &until})
+		}
 	}
 	if err != nil {
-		return store.User{}, "", userWriteErr(err)
+		return sendTarget{}, userWriteErr(err)
 	}
-	return *named, id, nil
+	return sendTarget{user: *named, methodID: id, attachUntil: &until}, nil
+}
+
+func deleteMethod(ctx context.Context, tx store.Store, p store.Project, channel, id string) error {
+	if channel == store.ChannelEmail {
+		return tx.DeleteEmail(ctx, p.ID, id)
+	}
+	return tx.DeletePhone(ctx, p.ID, id)
+}
+
+// verifyMethod verifies the email or phone a code or link was sent to. A
+// method pending on its user whose window has ended is as good as gone
+// (gone); one whose address another user has made an identity since it
+// was sent is refused with 400 duplicate_email / duplicate_phone_number,
+// and the caller's transaction (the code or link included) rolls back:
+// whoever verifies an address first owns it.
+func verifyMethod(ctx context.Context, tx store.Store, p store.Project, channel, id string, pendingUntil *time.Time, now time.Time, gone *Error) error {
+	if pendingUntil != nil && !pendingUntil.After(now) {
+		return gone
+	}
+	var err error
+	if channel == store.ChannelEmail {
+		err = tx.VerifyEmail(ctx, p.ID, id)
+	} else {
+		err = tx.VerifyPhone(ctx, p.ID, id)
+	}
+	switch {
+	case errors.Is(err, store.ErrDuplicateEmail):
+		return ErrDuplicateEmail.With("Another user has verified this email address since it was sent; nothing changed.")
+	case errors.Is(err, store.ErrDuplicatePhone):
+		return ErrDuplicatePhone.With("Another user has verified this phone number since it was sent; nothing changed.")
+	case errors.Is(err, store.ErrNotFound):
+		return gone
+	}
+	return err
 }
 
 // AuthenticateOTPRequest is POST /v1/otps/authenticate.
@@ -360,7 +438,7 @@ func (s *Service) AuthenticateOTP(ctx context.Context, p store.Project, r Authen
 			if err != nil {
 				return notFoundAs(err, ErrUnableToAuthOTP)
 			}
-			if err := tx.VerifyEmail(ctx, p.ID, e.ID); err != nil {
+			if err := verifyMethod(ctx, tx, p, o.Channel, e.ID, e.PendingUntil, now, ErrUnableToAuthOTP); err != nil {
 				return err
 			}
 			f.EmailFactor = &store.EmailFactor{EmailID: e.ID, EmailAddress: e.Address}
@@ -369,7 +447,7 @@ func (s *Service) AuthenticateOTP(ctx context.Context, p store.Project, r Authen
 			if err != nil {
 				return notFoundAs(err, ErrUnableToAuthOTP)
 			}
-			if err := tx.VerifyPhone(ctx, p.ID, ph.ID); err != nil {
+			if err := verifyMethod(ctx, tx, p, o.Channel, ph.ID, ph.PendingUntil, now, ErrUnableToAuthOTP); err != nil {
 				return err
 			}
 			f.PhoneNumberFactor = &store.PhoneNumberFactor{PhoneID: ph.ID, PhoneNumber: ph.Number}

@@ -121,6 +121,69 @@ func MagicLinkEmail(projectName, to, link, kind string) Message {
 	}
 }
 
+// attachIgnore ends every message of an attach: the one thing its reader
+// must know is that acting on it gives the address to someone else's
+// account unless that account is theirs.
+const attachIgnore = "If you did not ask to add this address to your own account, ignore this message and do not share it: " +
+	"using it would give someone else's account this address."
+
+// AttachLinkEmail is the email that a send naming an existing user (by
+// user_id or session) sends to an address being added to that user. It
+// says so, and that the link is not a way to log in: a link clicked by
+// anyone else than the account's owner would give that account the
+// address (account pre-hijacking).
+func AttachLinkEmail(projectName, to, link string, expiry time.Duration) Message {
+	name := oneLine(projectName)
+	subject := fmt.Sprintf("Confirm adding this email address to an account on %s", name)
+	intro := fmt.Sprintf("Someone asked to add this email address to an existing account on %s. "+
+		"The link below adds it to that account; it does not log you in to an account of your own.", name)
+	exp := fmt.Sprintf("It expires in %s.", humanDuration(expiry))
+	text := intro + "\n\n" + link + "\n\n" + exp + "\n\n" + attachIgnore + "\n"
+	return Message{
+		Channel: store.ChannelEmail,
+		To:      to,
+		Subject: subject,
+		Text:    text,
+		HTML: renderHTML(emailData{
+			Subject: subject, Intro: intro, Button: "Add this address to the account",
+			Link: hrefValue(link), LinkText: link, Expiry: exp, Ignore: attachIgnore,
+		}),
+	}
+}
+
+// AttachOTPEmail is the email carrying the passcode that adds an address
+// to an existing account (see AttachLinkEmail).
+func AttachOTPEmail(projectName, to, code string, expiry time.Duration) Message {
+	name := oneLine(projectName)
+	subject := fmt.Sprintf("Your code to add this email address to an account on %s", name)
+	intro := fmt.Sprintf("Someone asked to add this email address to an existing account on %s. "+
+		"This code adds it to that account; it does not log you in to an account of your own:", name)
+	exp := fmt.Sprintf("It expires in %s.", humanDuration(expiry))
+	text := fmt.Sprintf("%s %s. %s\n\n%s\n", intro, code, exp, attachIgnore)
+	return Message{
+		Channel: store.ChannelEmail,
+		To:      to,
+		Subject: subject,
+		Text:    text,
+		HTML: renderHTML(emailData{
+			Subject: subject, Intro: intro, Code: code, Expiry: exp, Ignore: attachIgnore,
+		}),
+	}
+}
+
+// AttachOTPText is the SMS or WhatsApp message carrying the passcode that
+// adds a phone number to an existing account, e.g. "Your Acme code to add
+// this number to an existing account is 123456. It expires in 5 minutes. …"
+func AttachOTPText(channel, projectName, to, code string, expiry time.Duration) Message {
+	return Message{
+		Channel: channel,
+		To:      to,
+		Text: fmt.Sprintf("Your %s code to add this number to an existing account is %s. It expires in %s. "+
+			"Not a login code: if you did not ask for this, do not share it.",
+			oneLine(projectName), code, humanDuration(expiry)),
+	}
+}
+
 // OTPEmail is the email carrying a one-time passcode.
 func OTPEmail(projectName, to, code string, expiry time.Duration) Message {
 	name := oneLine(projectName)

@@ -100,3 +100,36 @@ func TestHumanDuration(t *testing.T) {
 		}
 	}
 }
+
+// An attach's messages say that they add the address to an existing
+// account and are not a login, give the time left, and escape the name.
+func TestAttachMessagesSayTheyAddToAnExistingAccount(t *testing.T) {
+	link := AttachLinkEmail("Acme <b>", "ada@example.com", testLink, 5*time.Minute)
+	code := AttachOTPEmail("Acme <b>", "ada@example.com", "123456", 5*time.Minute)
+	for name, m := range map[string]Message{"link": link, "email code": code} {
+		if m.Channel != store.ChannelEmail || m.To != "ada@example.com" || !strings.Contains(m.Subject, "add") {
+			t.Errorf("%s: channel %q to %q subject %q", name, m.Channel, m.To, m.Subject)
+		}
+		for part, body := range map[string]string{"text": m.Text, "html": html.UnescapeString(m.HTML)} {
+			low := strings.ToLower(body)
+			if !strings.Contains(low, "existing account on acme <b>") || !strings.Contains(low, "expires in 5 minutes") ||
+				!strings.Contains(low, "does not log you in") {
+				t.Errorf("%s %s does not say what it is:\n%s", name, part, body)
+			}
+		}
+		if strings.Contains(m.HTML, "<b>") || strings.Contains(strings.ToLower(m.Subject), "log") {
+			t.Errorf("%s: unescaped name or a login subject: %q\n%s", name, m.Subject, m.HTML)
+		}
+	}
+	if !strings.Contains(link.Text, testLink) || !strings.Contains(link.HTML, `href="`+html.EscapeString(testLink)+`"`) {
+		t.Errorf("the attach email lacks its link:\n%s", link.HTML)
+	}
+	if !strings.Contains(code.Text, "123456") {
+		t.Errorf("the attach code email lacks its code:\n%s", code.Text)
+	}
+	sms := AttachOTPText(store.ChannelWhatsApp, "Acme", "+14155550100", "654321", 4*time.Minute+time.Second)
+	want := "Your Acme code to add this number to an existing account is 654321. It expires in 5 minutes. Not a login code: if you did not ask for this, do not share it."
+	if sms.Channel != store.ChannelWhatsApp || sms.To != "+14155550100" || sms.Text != want {
+		t.Errorf("attach text: %+v, want %q", sms, want)
+	}
+}

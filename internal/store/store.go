@@ -91,8 +91,10 @@ type User struct {
 	Phones []Phone // ordered by creation
 }
 
-// Email is an address owned by a user. Addresses are unique per project,
-// compared case-insensitively.
+// Email is an address of a user. An address is an identity of at most one
+// user per project (compared case-insensitively): every email whose
+// PendingUntil is nil. An address pending on a user (PendingUntil set)
+// claims nothing: other users may hold it too, pending or as an identity.
 type Email struct {
 	ID        string
 	ProjectID string
@@ -101,11 +103,13 @@ type Email struct {
 	Verified  bool
 	CreatedAt time.Time
 	// PendingUntil is set for an address attached to an existing user by a
-	// send call: it is removed if not verified by then. nil otherwise.
+	// send call and not yet verified: it is removed if not verified by
+	// then. nil for an identity (created with the user, or verified).
 	PendingUntil *time.Time
 }
 
-// Phone is an E.164 phone number owned by a user, unique per project.
+// Phone is an E.164 phone number of a user, with Email's rules: an
+// identity of at most one user per project unless PendingUntil is set.
 type Phone struct {
 	ID           string
 	ProjectID    string
@@ -306,6 +310,8 @@ type Store interface {
 	// Users. GetUser accepts a user id or an external id.
 	CreateUser(ctx context.Context, u User) error // inserts u.Emails and u.Phones too
 	GetUser(ctx context.Context, projectID, idOrExternalID string) (User, error)
+	// GetUserByEmail and GetUserByPhone return the user whose identity the
+	// address or number is; pending methods are not looked at.
 	GetUserByEmail(ctx context.Context, projectID, address string) (User, error)
 	GetUserByPhone(ctx context.Context, projectID, number string) (User, error)
 	// UpdateUser writes the scalar fields of u (name, status, metadata,
@@ -314,11 +320,18 @@ type Store interface {
 	DeleteUser(ctx context.Context, projectID, userID string) error // and everything it owns
 	SearchUsers(ctx context.Context, projectID string, q UserQuery, p Page) (users []User, total int, err error)
 
+	// AddEmail adds e to its user: ErrDuplicateEmail if the user has the
+	// address already, or if e is an identity (PendingUntil nil) that
+	// another user's identity holds; ErrNotFound if the user is missing.
 	AddEmail(ctx context.Context, e Email) error
 	GetEmail(ctx context.Context, projectID, emailID string) (Email, error)
 	DeleteEmail(ctx context.Context, projectID, emailID string) error
-	// VerifyEmail marks the address verified and clears PendingUntil.
+	// VerifyEmail marks the address verified and clears PendingUntil (so a
+	// pending address becomes an identity): ErrDuplicateEmail, and nothing
+	// changed, if another user's identity holds it by then.
 	VerifyEmail(ctx context.Context, projectID, emailID string) error
+	// AddPhone and VerifyPhone: as AddEmail and VerifyEmail
+	// (ErrDuplicatePhone).
 	AddPhone(ctx context.Context, p Phone) error
 	GetPhone(ctx context.Context, projectID, phoneID string) (Phone, error)
 	DeletePhone(ctx context.Context, projectID, phoneID string) error

@@ -80,9 +80,11 @@ func constraint(err error) error {
 		return nil
 	}
 	switch {
-	case strings.Contains(text, "emails_address_norm_uq"), strings.Contains(text, "emails.address_norm"):
+	case strings.Contains(text, "emails_address_norm_uq"), strings.Contains(text, "emails_user_address_norm_uq"),
+		strings.Contains(text, "emails.address_norm"):
 		return store.ErrDuplicateEmail
-	case strings.Contains(text, "phones_number_uq"), strings.Contains(text, "phones.number"):
+	case strings.Contains(text, "phones_number_uq"), strings.Contains(text, "phones_user_number_uq"),
+		strings.Contains(text, "phones.number"):
 		return store.ErrDuplicatePhone
 	case strings.Contains(text, "users_external_id_uq"), strings.Contains(text, "users.external_id"):
 		return store.ErrDuplicateExternal

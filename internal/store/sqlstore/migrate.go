@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"path"
 	"sort"
 	"strconv"
@@ -48,6 +49,13 @@ func (db *DB) migrations() ([]migration, error) {
 		out = append(out, migration{version: v, name: name, sql: string(body)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i := 1; i < len(out); i++ {
+		// schema_migrations records versions: a second file of a version
+		// would never run (two branches that each added the next number).
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("sqlstore: migrations %s and %s have one version", out[i-1].name, out[i].name)
+		}
+	}
 	return out, nil
 }
 
@@ -60,12 +68,24 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // It is safe to run from several processes at once: PostgreSQL serialises
 // them with an advisory lock, SQLite with one IMMEDIATE transaction.
 func (db *DB) Migrate(ctx context.Context) error {
+	return db.migrateTo(ctx, math.MaxInt)
+}
+
+// migrateTo is Migrate up to and including version last (tests start
+// from an older schema with it).
+func (db *DB) migrateTo(ctx context.Context, last int) error {
 	if db.tx != nil {
 		return errors.New("sqlstore: Migrate inside a transaction")
 	}
-	ms, err := db.migrations()
+	all, err := db.migrations()
 	if err != nil {
 		return err
+	}
+	var ms []migration
+	for _, m := range all {
+		if m.version <= last {
+			ms = append(ms, m)
+		}
 	}
 	if db.d.name == BackendPostgres {
 		return db.migratePostgres(ctx, ms)

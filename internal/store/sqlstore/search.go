@@ -139,7 +139,7 @@ func filterCondition(projectID string, f store.UserFilter) (string, []any, error
 			lowered[i] = normEmail(s)
 		}
 		c, a := inList(`e.address_norm`, lowered)
-		c, a = owns("emails", "e", c, a)
+		c, a = owns("emails", "e", c+` AND `+identity("e"), a)
 		return c, a, nil
 	case "email_id":
 		c, a := inList(`e.id`, f.Strings)
@@ -147,7 +147,7 @@ func filterCondition(projectID string, f store.UserFilter) (string, []any, error
 		return c, a, nil
 	case "phone_number":
 		c, a := inList(`p.number`, f.Strings)
-		c, a = owns("phones", "p", c, a)
+		c, a = owns("phones", "p", c+` AND `+identity("p"), a)
 		return c, a, nil
 	case "phone_id":
 		c, a := inList(`p.id`, f.Strings)
@@ -181,14 +181,14 @@ func filterCondition(projectID string, f store.UserFilter) (string, []any, error
 		if pat == "" {
 			return matchNothing, nil, nil
 		}
-		c, a := owns("emails", "e", `e.address_norm LIKE ? ESCAPE '\'`, []any{pat})
+		c, a := owns("emails", "e", `e.address_norm LIKE ? ESCAPE '\' AND `+identity("e"), []any{pat})
 		return c, a, nil
 	case "phone_number_fuzzy":
 		pat := fuzzy()
 		if pat == "" {
 			return matchNothing, nil, nil
 		}
-		c, a := owns("phones", "p", `p.number LIKE ? ESCAPE '\'`, []any{pat})
+		c, a := owns("phones", "p", `p.number LIKE ? ESCAPE '\' AND `+identity("p"), []any{pat})
 		return c, a, nil
 	case "oauth_provider", "webauthn_registration_id", "crypto_wallet_id", "crypto_wallet_address", "totp_id":
 		// Features Latch does not have: nobody has one.
@@ -201,6 +201,13 @@ func filterCondition(projectID string, f store.UserFilter) (string, []any, error
 	}
 	return "", nil, fmt.Errorf("sqlstore: unknown search filter %q", f.Name)
 }
+
+// identity is the condition that a method (alias) is one of its user's
+// identities, not an address pending on the user: a search by address or
+// number, exact or fuzzy, finds only the user that owns it. Searches by
+// email_id or phone_id still find a pending method's user (the id is that
+// user's own).
+func identity(alias string) string { return alias + `.pending_until IS NULL` }
 
 // likePattern is %s% with LIKE's wildcards in s escaped by '\'.
 func likePattern(s string) string {

@@ -97,16 +97,19 @@ func (db *DB) GetUser(ctx context.Context, projectID, idOrExternalID string) (st
 	return u, err
 }
 
-// GetUserByEmail returns the user owning address (compared case-insensitively).
+// GetUserByEmail returns the user owning address (compared
+// case-insensitively): an address pending on a user (attached by a send,
+// not yet verified) owns nothing and is not looked at.
 func (db *DB) GetUserByEmail(ctx context.Context, projectID, address string) (store.User, error) {
 	return db.getUser(ctx, `users u JOIN emails e ON e.project_id = u.project_id AND e.user_id = u.id`,
-		`e.project_id = ? AND e.address_norm = ?`, projectID, normEmail(address))
+		`e.project_id = ? AND e.address_norm = ? AND e.pending_until IS NULL`, projectID, normEmail(address))
 }
 
-// GetUserByPhone returns the user owning number.
+// GetUserByPhone returns the user owning number; a pending number owns
+// nothing, as for GetUserByEmail.
 func (db *DB) GetUserByPhone(ctx context.Context, projectID, number string) (store.User, error) {
 	return db.getUser(ctx, `users u JOIN phones p ON p.project_id = u.project_id AND p.user_id = u.id`,
-		`p.project_id = ? AND p.number = ?`, projectID, number)
+		`p.project_id = ? AND p.number = ? AND p.pending_until IS NULL`, projectID, number)
 }
 
 // getUser reads one user and its methods from `from` (which names the
@@ -358,8 +361,10 @@ func scanEmail(s rowScanner) (store.Email, error) {
 	return e, nil
 }
 
-// AddEmail attaches an address to a user; ErrDuplicateEmail if any user of
-// the project has it, ErrNotFound if the user does not exist.
+// AddEmail attaches an address to a user; ErrNotFound if the user does
+// not exist. ErrDuplicateEmail if the user has the address already, or if
+// e is an identity (PendingUntil nil) and another user owns the address
+// (as an identity); a pending e conflicts with no other user's.
 func (db *DB) AddEmail(ctx context.Context, e store.Email) error {
 	return db.guard(ctx, func() error { return db.addEmail(ctx, e) })
 }
@@ -382,10 +387,14 @@ func (db *DB) DeleteEmail(ctx context.Context, projectID, emailID string) error 
 	return db.execOne(ctx, `DELETE FROM emails WHERE project_id = ? AND id = ?`, projectID, emailID)
 }
 
-// VerifyEmail marks the address verified and clears PendingUntil.
+// VerifyEmail marks the address verified and clears PendingUntil, which
+// makes a pending address an identity: ErrDuplicateEmail, and nothing
+// changed, if another user owns it by then.
 func (db *DB) VerifyEmail(ctx context.Context, projectID, emailID string) error {
-	return db.execOne(ctx, `UPDATE emails SET verified = ?, pending_until = NULL WHERE project_id = ? AND id = ?`,
-		true, projectID, emailID)
+	return db.guard(ctx, func() error {
+		return db.execOne(ctx, `UPDATE emails SET verified = ?, pending_until = NULL WHERE project_id = ? AND id = ?`,
+			true, projectID, emailID)
+	})
 }
 
 const phoneColumns = `id, project_id, user_id, number, verified, created_at, pending_until`
@@ -402,8 +411,8 @@ func scanPhone(s rowScanner) (store.Phone, error) {
 	return p, nil
 }
 
-// AddPhone attaches a number to a user; ErrDuplicatePhone if any user of
-// the project has it, ErrNotFound if the user does not exist.
+// AddPhone attaches a number to a user, with AddEmail's rules
+// (ErrDuplicatePhone, ErrNotFound).
 func (db *DB) AddPhone(ctx context.Context, p store.Phone) error {
 	return db.guard(ctx, func() error { return db.addPhone(ctx, p) })
 }
@@ -426,10 +435,13 @@ func (db *DB) DeletePhone(ctx context.Context, projectID, phoneID string) error 
 	return db.execOne(ctx, `DELETE FROM phones WHERE project_id = ? AND id = ?`, projectID, phoneID)
 }
 
-// VerifyPhone marks the number verified and clears PendingUntil.
+// VerifyPhone marks the number verified and clears PendingUntil, with
+// VerifyEmail's rule (ErrDuplicatePhone if another user owns it by then).
 func (db *DB) VerifyPhone(ctx context.Context, projectID, phoneID string) error {
-	return db.execOne(ctx, `UPDATE phones SET verified = ?, pending_until = NULL WHERE project_id = ? AND id = ?`,
-		true, projectID, phoneID)
+	return db.guard(ctx, func() error {
+		return db.execOne(ctx, `UPDATE phones SET verified = ?, pending_until = NULL WHERE project_id = ? AND id = ?`,
+			true, projectID, phoneID)
+	})
 }
 
 // DeleteExpiredPendingMethods removes unverified attached emails and phones

@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	var all []behaviour
 	all = append(all, projectBehaviours...)
 	all = append(all, userBehaviours...)
+	all = append(all, pendingBehaviours...)
 	all = append(all, tokenBehaviours...)
 	all = append(all, sessionBehaviours...)
 	all = append(all, outboxBehaviours...)
