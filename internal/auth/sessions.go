@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/latch-auth/latch/internal/keys"
 	"github.com/latch-auth/latch/internal/secret"
@@ -47,79 +45,6 @@ func checkDuration(d *int) error {
 		return ErrInvalidSessionDuration
 	}
 	return nil
-}
-
-// mergeClaims merges a custom-claims patch: a value sets the key, null
-// deletes it, and nested objects merge the same way (CONTRACT.md §5.5).
-//
-// Reserved names (iss sub aud exp nbf iat jti, and anything under
-// https://stytch.com/) are refused with 400, not silently dropped (open
-// question 3). Stytch's custom-claims guide calls them an error while the
-// SDK's docstrings say "ignored"; refusing tells a caller who sets "sub"
-// expecting it to stick, instead of surprising them later, and an app that
-// never sends reserved names (the only kind that works on both readings)
-// is unaffected. See CONTRACT-NOTES.md.
-func mergeClaims(old, patch json.RawMessage) (json.RawMessage, error) {
-	if len(old) == 0 {
-		old = json.RawMessage(`{}`)
-	}
-	if len(bytes.TrimSpace(patch)) == 0 || bytes.Equal(bytes.TrimSpace(patch), []byte("null")) {
-		return old, nil
-	}
-	var p map[string]any
-	if err := json.Unmarshal(patch, &p); err != nil {
-		return nil, ErrBadRequest.With("session_custom_claims must be a JSON object.")
-	}
-	for k := range p {
-		// Names are compared under Unicode case folding (as EqualFold and
-		// encoding/json do): a JSON decoder that maps claims to fields by
-		// name, as Go SDKs do, would take "ſub" or "EXP" for sub or exp.
-		switch {
-		case slices.ContainsFunc([]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}, func(r string) bool { return strings.EqualFold(k, r) }):
-			return nil, ErrReservedClaims.With("session_custom_claims may not set the reserved claim %q.", k)
-		case hasPrefixFold(k, "https://stytch.com/"):
-			return nil, ErrStytchClaims.With("session_custom_claims may not set %q.", k)
-		}
-	}
-	var m map[string]any
-	if err := json.Unmarshal(old, &m); err != nil || m == nil {
-		m = map[string]any{}
-	}
-	mergeInto(m, p)
-	out, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	if len(out) > maxCustomClaimBytes {
-		return nil, ErrCustomClaimsTooLarge
-	}
-	return out, nil
-}
-
-// hasPrefixFold is strings.HasPrefix under Unicode case folding.
-func hasPrefixFold(s, prefix string) bool {
-	r, n := []rune(s), utf8.RuneCountInString(prefix)
-	return len(r) >= n && strings.EqualFold(string(r[:n]), prefix)
-}
-
-func mergeInto(dst, patch map[string]any) {
-	for k, v := range patch {
-		if v == nil {
-			delete(dst, k)
-			continue
-		}
-		if pv, ok := v.(map[string]any); ok {
-			if dv, ok := dst[k].(map[string]any); ok {
-				mergeInto(dv, pv)
-				continue
-			}
-			clean := map[string]any{}
-			mergeInto(clean, pv)
-			dst[k] = clean
-			continue
-		}
-		dst[k] = v
-	}
 }
 
 // sessionFor resolves the session a caller named by token or JWT, for
@@ -226,24 +151,11 @@ func (s *Service) finishLogin(ctx context.Context, tx store.Store, in loginInput
 		if existing.UserID != in.userID {
 			return nil, "", ErrUserIDMismatch
 		}
-		sess, err := s.lockSession(ctx, tx, in.project.ID, in.userID, existing.ID, now)
+		sess, err := s.updateSession(ctx, tx, in.project.ID, in.userID, existing.ID, now, func(sess *store.Session) error {
+			sess.Factors = addFactor(sess.Factors, in.factor)
+			return applyOptions(sess, now, in.opts.SessionDurationMinutes, in.opts.SessionCustomClaims)
+		})
 		if err != nil {
-			return nil, "", err
-		}
-		sess.Factors = addFactor(sess.Factors, in.factor)
-		sess.LastAccessedAt = now
-		if in.opts.SessionDurationMinutes != nil {
-			sess.ExpiresAt = now.Add(time.Duration(*in.opts.SessionDurationMinutes) * time.Minute)
-		}
-		claims, err := mergeClaims(sess.CustomClaims, in.opts.SessionCustomClaims)
-		if err != nil {
-			return nil, "", err
-		}
-		sess.CustomClaims = claims
-		if err := tx.UpdateSession(ctx, sess); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return nil, "", ErrSessionNotFound
-			}
 			return nil, "", err
 		}
 		token, err := s.ring.Open(sess.TokenSealed, []byte(sess.ID))
@@ -279,36 +191,63 @@ func (s *Service) finishLogin(ctx context.Context, tx store.Store, in loginInput
 	return &sess, token, nil
 }
 
-// lockSession reads a live session again inside tx for a read-modify-write,
-// after locking its row: the touch is an UPDATE, which PostgreSQL holds to
-// the end of the transaction (SQLite's write transactions are serial
-// anyway). So factors or claims that concurrent requests add to the same
-// session are kept instead of overwritten by a copy read before them.
+// updateSession is the one read-modify-write of a session (Dex's Update
+// pattern): inside tx it locks the session's row, reads it as it now is,
+// lets change edit it (change must not keep the pointer), sets
+// last_accessed_at to now and writes it back. So factors or claims that
+// concurrent requests add to the same session are kept instead of
+// overwritten by a copy read before them. A session that is gone or has
+// ended is ErrSessionNotFound; an error from change is returned as is,
+// with nothing written.
 //
+// The row is locked by a touch, an UPDATE, which PostgreSQL holds to the
+// end of the transaction (SQLite's write transactions are serial anyway).
 // The user is read (and on PostgreSQL locked) first, so that every
 // transaction takes the user before the session: a second update of a
 // session row in one transaction re-checks its foreign key to users, and a
 // transaction holding the session while waiting for the user would
 // deadlock with a step-up holding the user while waiting for the session.
-func (s *Service) lockSession(ctx context.Context, tx store.Store, projectID, userID, id string, now time.Time) (store.Session, error) {
+func (s *Service) updateSession(ctx context.Context, tx store.Store, projectID, userID, id string, now time.Time, change func(*store.Session) error) (store.Session, error) {
 	_, err := tx.GetUser(ctx, projectID, userID)
 	if err == nil {
 		err = tx.TouchSession(ctx, projectID, id, now, nil)
 	}
+	var sess store.Session
 	if err == nil {
-		var sess store.Session
 		sess, err = tx.GetSession(ctx, projectID, id)
-		if err == nil {
-			if !sess.ExpiresAt.After(now) {
-				return store.Session{}, ErrSessionNotFound
-			}
-			return sess, nil
+	}
+	if err == nil && !sess.ExpiresAt.After(now) {
+		return store.Session{}, ErrSessionNotFound
+	}
+	if err == nil {
+		if err := change(&sess); err != nil {
+			return store.Session{}, err
 		}
+		sess.LastAccessedAt = now
+		err = tx.UpdateSession(ctx, sess)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Session{}, ErrSessionNotFound
 	}
-	return store.Session{}, err
+	if err != nil {
+		return store.Session{}, err
+	}
+	return sess, nil
+}
+
+// applyOptions applies a request's session_duration_minutes (expiry reset
+// to now + duration, which may shorten it) and session_custom_claims
+// (merged) to sess.
+func applyOptions(sess *store.Session, now time.Time, minutes *int, claims json.RawMessage) error {
+	if minutes != nil {
+		sess.ExpiresAt = now.Add(time.Duration(*minutes) * time.Minute)
+	}
+	merged, err := mergeClaims(sess.CustomClaims, claims)
+	if err != nil {
+		return err
+	}
+	sess.CustomClaims = merged
+	return nil
 }
 
 // addFactor appends f, or refreshes the timestamps of the same factor if
@@ -437,22 +376,10 @@ func (s *Service) authenticateSession(ctx context.Context, p store.Project, r Au
 		// copy read above, so that concurrent claim patches and factors
 		// added meanwhile are kept.
 		err = s.store.InTx(ctx, func(tx store.Store) error {
-			cur, err := s.lockSession(ctx, tx, p.ID, sess.UserID, sess.ID, now)
-			if err != nil {
-				return err
-			}
-			if cur.CustomClaims, err = mergeClaims(cur.CustomClaims, r.SessionCustomClaims); err != nil {
-				return err
-			}
-			if newExpiry != nil {
-				cur.ExpiresAt = *newExpiry
-			}
-			cur.LastAccessedAt = now
-			if err := tx.UpdateSession(ctx, cur); err != nil {
-				return err
-			}
-			sess = cur
-			return nil
+			sess, err = s.updateSession(ctx, tx, p.ID, sess.UserID, sess.ID, now, func(cur *store.Session) error {
+				return applyOptions(cur, now, r.SessionDurationMinutes, r.SessionCustomClaims)
+			})
+			return err
 		})
 	} else if newExpiry != nil {
 		// An extension: durable before the 200, group-committed with
