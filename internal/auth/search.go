@@ -152,19 +152,24 @@ func parseSearchQuery(sq *SearchQuery) (store.UserQuery, error) {
 			}
 			f.Strings = []string{st}
 		case "strings":
-			if err := json.Unmarshal(v, &f.Strings); err != nil {
+			var err error
+			if err = json.Unmarshal(v, &f.Strings); err != nil {
 				return q, ErrSearchExpectedStrings.With("filter_value of %s must be an array of strings.", op.FilterName)
 			}
+			// Addresses and numbers are found in their canonical form, so
+			// every spelling finds the same user; one that no route would
+			// take is refused as those routes refuse it, not searched for.
 			if op.FilterName == "email_address" {
 				for i := range f.Strings {
-					f.Strings[i] = strings.ToLower(strings.TrimSpace(f.Strings[i]))
+					if f.Strings[i], err = NormalizeEmail(f.Strings[i]); err != nil {
+						return q, err
+					}
 				}
 			}
 			if op.FilterName == "phone_number" {
-				// Numbers are stored in E.164; find them as they were written.
 				for i := range f.Strings {
-					if n, err := NormalizePhone(f.Strings[i]); err == nil {
-						f.Strings[i] = n
+					if f.Strings[i], err = NormalizePhone(f.Strings[i]); err != nil {
+						return q, err
 					}
 				}
 			}

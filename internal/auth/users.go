@@ -5,11 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/mail"
 	"regexp"
-	"strings"
-
-	"github.com/nyaruka/phonenumbers"
 
 	"github.com/latch-auth/latch/internal/secret"
 	"github.com/latch-auth/latch/internal/store"
@@ -288,51 +284,6 @@ func validateExternalID(id string) error {
 		return ErrInvalidExternalID
 	}
 	return nil
-}
-
-// NormalizeEmail validates a bare address and lower-cases it: addresses are
-// unique per project case-insensitively.
-func NormalizeEmail(raw string) (string, error) {
-	s := strings.TrimSpace(raw)
-	if len(s) > 254 || strings.ContainsAny(s, " <>\"\x00\r\n") {
-		return "", ErrInvalidEmail
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" {
-		return "", ErrInvalidEmail
-	}
-	at := strings.LastIndexByte(s, '@')
-	if at <= 0 || !strings.Contains(s[at+1:], ".") || strings.HasSuffix(s, ".") {
-		return "", ErrInvalidEmail
-	}
-	return strings.ToLower(s), nil
-}
-
-// NormalizePhone parses an E.164 number (a leading + and country code are
-// required, as Stytch requires) and returns it in E.164.
-func NormalizePhone(raw string) (string, error) {
-	s := strings.TrimSpace(raw)
-	if !strings.HasPrefix(s, "+") || len(s) > 20 {
-		return "", ErrInvalidPhone
-	}
-	if s == SandboxPhone {
-		return s, nil
-	}
-	n, err := phonenumbers.Parse(s, "")
-	if err != nil {
-		if errors.Is(err, phonenumbers.ErrInvalidCountryCode) {
-			return "", ErrInvalidPhoneCountry
-		}
-		return "", ErrInvalidPhone
-	}
-	if !phonenumbers.IsValidNumber(n) {
-		return "", ErrInvalidPhone
-	}
-	out := phonenumbers.Format(n, phonenumbers.E164)
-	if len(out) > 16 { // E.164 has at most 15 digits; libphonenumber lets some longer ones through
-		return "", ErrInvalidPhone
-	}
-	return out, nil
 }
 
 // Sandbox values (CONTRACT.md §1.6): test projects only.

@@ -52,8 +52,18 @@ func userTarget(u *store.User) ([]any, func() error) {
 	}
 }
 
-// normEmail is the form addresses are compared in.
-func normEmail(address string) string { return strings.ToLower(strings.TrimSpace(address)) }
+// normEmail is the form addresses are compared in. Callers pass the
+// canonical form (auth.NormalizeEmail), which this leaves alone; only ASCII
+// letters are lower-cased, never others (strings.ToLower would fold KELVIN
+// SIGN onto k, and so one mailbox onto another).
+func normEmail(address string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, address)
+}
 
 // CreateUser inserts u with its emails and phones in one transaction.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
