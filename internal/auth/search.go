@@ -1,12 +1,14 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/latch-auth/latch/internal/store"
 )
@@ -209,13 +211,16 @@ func encodeCursor(t time.Time, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(t.UnixMilli(), 10) + "|" + id))
 }
 
+// decodeCursor reads a cursor that encodeCursor made. What base64 decodes
+// to gets the checks the JSON layer gives every string: valid UTF-8 and no
+// NUL (PostgreSQL text holds neither); the id must be a user id.
 func decodeCursor(c string) (time.Time, string, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
+	if err != nil || !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
 		return time.Time{}, "", false
 	}
 	ms, id, ok := strings.Cut(string(b), "|")
-	if !ok || id == "" {
+	if !ok || !store.IsUserID(id) {
 		return time.Time{}, "", false
 	}
 	n, err := strconv.ParseInt(ms, 10, 64)

@@ -104,14 +104,15 @@ func userWriteErr(err error) error {
 	return storeErr(err, "write user")
 }
 
-// GetUser finds a user by user id or external id.
+// GetUser finds a user by user id or, for a value not of a user id's
+// form, by external id (store.IsUserID); a 404 says which it searched.
 func (s *Service) GetUser(ctx context.Context, p store.Project, id string) (store.User, error) {
 	if id == "" {
 		return store.User{}, ErrInvalidUserID
 	}
 	u, err := s.store.GetUser(ctx, p.ID, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.User{}, ErrUserNotFound
+		return store.User{}, userNotFound(id)
 	}
 	if err != nil {
 		return store.User{}, storeErr(err, "get user")
@@ -144,7 +145,7 @@ func (s *Service) UpdateUser(ctx context.Context, p store.Project, id string, r 
 	err := s.store.InTx(ctx, func(tx store.Store) error {
 		u, err := tx.GetUser(ctx, p.ID, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return ErrUserNotFound
+			return userNotFound(id)
 		}
 		if err != nil {
 			return err
@@ -279,11 +280,26 @@ func mergeMetadata(old, patch json.RawMessage, field string) (json.RawMessage, e
 
 var externalIDPattern = regexp.MustCompile(`^[A-Za-z0-9._|-]{1,128}$`)
 
+// validateExternalID refuses an external id that is not letters, digits
+// and . _ - | (at most 128), or that has the form of a user id
+// (user-test-…, user-live-…): the two id spaces never overlap, so a lookup
+// by one can never reach a user through the other (store.IsUserID).
 func validateExternalID(id string) error {
 	if id != "" && !externalIDPattern.MatchString(id) {
 		return ErrInvalidExternalID
 	}
+	if store.IsUserID(id) {
+		return ErrInvalidExternalID.With("external_id may not have the form of a user_id (user-test-… or user-live-…).")
+	}
 	return nil
+}
+
+// userNotFound says which id space a lookup of id searched.
+func userNotFound(id string) error {
+	if store.IsUserID(id) {
+		return ErrUserNotFound.With("No user has this user_id.")
+	}
+	return ErrUserNotFound.With("No user has this external_id (a value not of the form user-test-… or user-live-… is an external_id).")
 }
 
 // Sandbox values (CONTRACT.md §1.6): test projects only.
