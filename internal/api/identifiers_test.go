@@ -67,9 +67,14 @@ func TestEverySpellingOfAnEmailIsTheSameUserOnEveryRoute(t *testing.T) {
 			t.Fatalf("search for the dotless address found %v", got)
 		}
 		fndCreateUser(t, p, map[string]any{"email": "kelvin@example.com"})
+		jose := fndCreateUser(t, p, map[string]any{"email": "JOSÉ@example.com"})
+		if idsFirstEmail(jose) != "jos\u00e9@example.com" {
+			t.Fatalf("JOSÉ: %s", jose.Raw)
+		}
+		p.Fail(t, http.MethodPost, "/v1/users", map[string]any{"email": "jose\u0301@example.com"}, 400, "duplicate_email")
 
 		// Invisible, bidi and look-alike spellings are refused on every route.
-		for _, bad := range []string{"\u212aelvin@example.com", "hans\u200d@bücher.de", "hans@b\u202eücher.de",
+		for _, bad := range []string{"\u212aelvin@example.com", "\u0130nci@example.com", "hans\u200d@bücher.de", "hans@b\u202eücher.de",
 			"\ufeffhans@bücher.de", "hans@bü\u00adcher.de"} {
 			body := map[string]any{"email": bad}
 			p.Fail(t, http.MethodPost, "/v1/users", body, 400, "invalid_email")

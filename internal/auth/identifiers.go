@@ -41,9 +41,11 @@ var emailDomains = idna.New(
 //     that NFC turns into ASCII (KELVIN SIGN into K) is refused;
 //   - the domain (after the last @) is mapped by IDNA (UTS #46) to its
 //     ASCII form, lower case;
-//   - in the local part only ASCII letters are lower-cased: a non-ASCII
-//     character is kept as it is, so no non-ASCII address (KELVIN SIGN K,
-//     dotless ı, long s ſ) is folded onto an ASCII mailbox;
+//   - the local part is lower-cased letter by letter (JOSÉ is josé), but
+//     never from non-ASCII into ASCII: a local part with a letter whose
+//     lower case is ASCII (İ, whose lower case is i) is refused, and letters
+//     with no such mapping (dotless ı, long s ſ) stay what they are, so no
+//     non-ASCII address is ever folded onto an ASCII mailbox;
 //   - the result must be a bare dot-atom address (no quotes, comments,
 //     angle brackets or domain literals) of at most 64 bytes before the @
 //     and 254 in all, with a dotted domain.
@@ -75,7 +77,13 @@ func NormalizeEmail(raw string) (string, error) {
 	}
 	s = norm.NFC.String(s)
 	at = strings.LastIndexByte(s, '@')
-	local, domain := asciiLower(s[:at]), s[at+1:]
+	local, domain := s[:at], s[at+1:]
+	for _, r := range local {
+		if r >= utf8.RuneSelf && unicode.ToLower(r) < utf8.RuneSelf {
+			return "", ErrInvalidEmail.With("Email may not spell an ASCII letter with another character (found U+%04X).", r)
+		}
+	}
+	local = norm.NFC.String(strings.Map(unicode.ToLower, local))
 	domain, err := emailDomains.ToASCII(domain)
 	if err != nil || !strings.Contains(domain, ".") || strings.HasSuffix(domain, ".") {
 		return "", ErrInvalidEmail
@@ -101,16 +109,6 @@ const asciiSpace = " \t\r\n"
 func invisible(r rune) bool {
 	return !unicode.IsGraphic(r) || unicode.In(r, unicode.Zs, unicode.Variation_Selector,
 		unicode.Other_Default_Ignorable_Code_Point, unicode.Bidi_Control, unicode.Join_Control)
-}
-
-// asciiLower lower-cases ASCII letters only.
-func asciiLower(s string) string {
-	return strings.Map(func(r rune) rune {
-		if 'A' <= r && r <= 'Z' {
-			return r + ('a' - 'A')
-		}
-		return r
-	}, s)
 }
 
 // NormalizePhone returns a phone number in E.164, or invalid_phone_number

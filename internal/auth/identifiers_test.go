@@ -26,11 +26,13 @@ func TestEverySpellingOfAnAddressHasOneCanonicalForm(t *testing.T) {
 		{"hans@straße.de", "hans@xn--strae-oqa.de"},         // non-transitional: ß stays ß
 		{"jos\u00e9@example.com", "jos\u00e9@example.com"},  // NFC é
 		{"jose\u0301@example.com", "jos\u00e9@example.com"}, // NFD é composes to the same address
-		{"JOSÉ@example.com", "josÉ@example.com"},            // non-ASCII is never case-folded
+		{"JOSÉ@example.com", "josé@example.com"},            // lower case, letter by letter
+		{"ΣΩΚΡΆΤΗΣ@example.gr", "σωκράτησ@example.gr"},      // lower case, letter by letter
 		{"\u212aelvin@example.com", "invalid_email"},        // KELVIN SIGN is canonically K: refused, not folded onto kelvin@
 		{"d\u0131ck@example.com", "d\u0131ck@example.com"},  // dotless ı: not folded onto dick@
 		{"\u017fam@example.com", "\u017fam@example.com"},    // long s: not folded onto sam@
-		{"İstanbul@example.com", "İstanbul@example.com"},    // dotted capital I: kept
+		{"İstanbul@example.com", "invalid_email"},           // dotted capital I: its lower case is ASCII i
+		{"I\u0307stanbul@example.com", "invalid_email"},     // the same, decomposed
 		{"first.last+tag@example.co.uk", "first.last+tag@example.co.uk"},
 		{"o'brien@example.ie", "o'brien@example.ie"},
 		{"a@b.co", "a@b.co"},
