@@ -10,8 +10,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/latch-auth/latch/internal/auth"
 )
@@ -101,10 +105,17 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 // maxBody is the largest request body Latch reads.
 const maxBody = 1 << 20
 
-// decode reads a JSON body into v. An empty body is an empty object;
-// unknown fields are ignored; a syntax error or a value of the wrong type
-// is a 400 that names the field; a body over 1 MiB is a 413, refused on its
-// Content-Length before reading when the client declares it.
+// decode reads a JSON body into v, strictly: the body must be one JSON
+// value of valid UTF-8 (lone surrogates too are refused); an object may not
+// name a member twice, at any depth; member names match the fields
+// exactly (no case folding: SESSION_TOKEN and ſession_token are unknown
+// names, not session_token); every number fits an IEEE 754 double (I-JSON,
+// RFC 7493: 1e400 is refused); no string holds NUL. Unknown members are
+// ignored. An empty body is an empty object. A violation is a 400 that says
+// what and where; a body over 1 MiB is a 413, refused on its Content-Length
+// before reading when the client declares it. The decoder is
+// github.com/go-json-experiment/json (encoding/json/v2), whose defaults are
+// these rules.
 func decode(r *http.Request, v any) error {
 	if r.ContentLength > maxBody {
 		return auth.ErrRequestTooLarge
@@ -117,38 +128,52 @@ func decode(r *http.Request, v any) error {
 		}
 		return auth.ErrBadRequest.With("The request body could not be read.")
 	}
-	if len(strings.TrimSpace(string(b))) == 0 {
+	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return decodeErr(err)
+	if err := checkValues(b); err != nil {
+		return err
 	}
-	if hasNULEscape(b) {
-		// PostgreSQL text cannot hold NUL: refuse it here, on every
-		// backend alike, rather than fail at the database with a 500.
-		return auth.ErrBadRequest.With("Strings may not contain NUL characters (\\u0000).")
+	if err := jsonv2.Unmarshal(b, v); err != nil {
+		return decodeErr(err)
 	}
 	return nil
 }
 
-// hasNULEscape reports a \u0000 escape in JSON text (one not itself
-// escaped as \\u0000). Raw NUL bytes are already a JSON syntax error.
-func hasNULEscape(b []byte) bool {
-	for i := bytes.Index(b, []byte(`\u0000`)); i >= 0; {
-		n := 0
-		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
-			n++
+// checkValues reads b token by token (which checks its syntax, UTF-8 and
+// duplicate names) and refuses a number outside a double's range or a
+// string with NUL: PostgreSQL text cannot hold NUL, and a number a client
+// cannot decode would make every later read of that user fail. Metadata,
+// custom claims and every other field pass through here.
+func checkValues(b []byte) error {
+	d := jsontext.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := d.ReadToken()
+		if err == io.EOF {
+			return nil
 		}
-		if n%2 == 0 {
-			return true
+		if err != nil {
+			return decodeErr(err)
 		}
-		k := bytes.Index(b[i+1:], []byte(`\u0000`))
-		if k < 0 {
-			return false
+		switch tok.Kind() {
+		case '0':
+			if _, err := strconv.ParseFloat(tok.String(), 64); err != nil {
+				return auth.ErrBadRequest.With("The number %.40s at %s is outside the range of a double (I-JSON, RFC 7493).", tok.String(), pointer(d.StackPointer()))
+			}
+		case '"':
+			if strings.IndexByte(tok.String(), 0) >= 0 {
+				return auth.ErrBadRequest.With("Strings may not contain NUL characters (\\u0000).")
+			}
 		}
-		i += 1 + k
 	}
-	return false
+}
+
+// pointer names a place in the body for an error message.
+func pointer(p jsontext.Pointer) string {
+	if p == "" {
+		return "the top level"
+	}
+	return string(p)
 }
 
 // cleanText reports whether s is UTF-8 without NUL characters: what every
@@ -178,17 +203,27 @@ func cleanURL(u *url.URL) bool {
 }
 
 func decodeErr(err error) error {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
+	var se *jsontext.SyntacticError
+	var te *jsonv2.SemanticError
 	switch {
+	case errors.As(err, &se) && errors.Is(se.Err, jsontext.ErrDuplicateName):
+		return auth.ErrBadRequest.With("The member %s appears twice in the request body.", pointer(se.JSONPointer))
 	case errors.As(err, &se):
-		return auth.ErrBadRequest.With("Malformed JSON at byte %d: %s.", se.Offset, se.Error())
+		return auth.ErrBadRequest.With("Malformed JSON at byte %d: %s.", se.ByteOffset, se.Err)
 	case errors.As(err, &te):
-		field := te.Field
-		if field == "" {
+		if te.JSONPointer == "" {
 			return auth.ErrBadRequest.With("The request body must be a JSON object.")
 		}
-		return auth.ErrBadRequest.With("%s must be %s, not %s.", field, jsonKind(te.Type.Kind().String()), te.Value)
+		field := strings.ReplaceAll(strings.TrimPrefix(string(te.JSONPointer), "/"), "/", ".")
+		kind := "of another type"
+		if te.GoType != nil {
+			kind = jsonKind(te.GoType.Kind().String())
+		}
+		got := te.JSONKind.String()
+		if len(te.JSONValue) > 0 {
+			got = string(te.JSONValue)
+		}
+		return auth.ErrBadRequest.With("%.200s must be %s, not %.40s.", field, kind, got)
 	}
 	return auth.ErrBadRequest.With("Malformed JSON: %s.", err.Error())
 }

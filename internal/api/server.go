@@ -48,8 +48,8 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 // authed wraps a handler that needs the caller's project.
 func (s *Server) authed(h func(http.ResponseWriter, *http.Request, store.Project)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, sec, ok := r.BasicAuth()
-		if !ok || !cleanText(id) || !cleanText(sec) {
+		id, sec, ok := basicAuth(r)
+		if !ok {
 			writeError(w, r, auth.ErrUnauthorizedCredentials)
 			return
 		}
@@ -70,8 +70,8 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, store.Project
 // 401 leaves before the secret has been verified.
 func (s *Server) authedLazily(h func(*http.Request, store.Project, *auth.Credentials) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, sec, ok := r.BasicAuth()
-		if !ok || !cleanText(id) || !cleanText(sec) {
+		id, sec, ok := basicAuth(r)
+		if !ok {
 			writeError(w, r, auth.ErrUnauthorizedCredentials)
 			return
 		}
@@ -94,6 +94,18 @@ func (s *Server) authedLazily(h func(*http.Request, store.Project, *auth.Credent
 		}
 		writeJSON(w, http.StatusOK, body)
 	}
+}
+
+// basicAuth returns the project id and secret of the request's one
+// Authorization header. Two headers are refused rather than the first
+// believed: a proxy and a client that each add one must not disagree
+// silently about who is calling.
+func basicAuth(r *http.Request) (id, sec string, ok bool) {
+	if len(r.Header.Values("Authorization")) != 1 {
+		return "", "", false
+	}
+	id, sec, ok = r.BasicAuth()
+	return id, sec, ok && cleanText(id) && cleanText(sec)
 }
 
 func (s *Server) routes() {

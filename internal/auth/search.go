@@ -1,12 +1,14 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/latch-auth/latch/internal/store"
 )
@@ -152,19 +154,24 @@ func parseSearchQuery(sq *SearchQuery) (store.UserQuery, error) {
 			}
 			f.Strings = []string{st}
 		case "strings":
-			if err := json.Unmarshal(v, &f.Strings); err != nil {
+			var err error
+			if err = json.Unmarshal(v, &f.Strings); err != nil {
 				return q, ErrSearchExpectedStrings.With("filter_value of %s must be an array of strings.", op.FilterName)
 			}
+			// Addresses and numbers are found in their canonical form, so
+			// every spelling finds the same user; one that no route would
+			// take is refused as those routes refuse it, not searched for.
 			if op.FilterName == "email_address" {
 				for i := range f.Strings {
-					f.Strings[i] = strings.ToLower(strings.TrimSpace(f.Strings[i]))
+					if f.Strings[i], err = NormalizeEmail(f.Strings[i]); err != nil {
+						return q, err
+					}
 				}
 			}
 			if op.FilterName == "phone_number" {
-				// Numbers are stored in E.164; find them as they were written.
 				for i := range f.Strings {
-					if n, err := NormalizePhone(f.Strings[i]); err == nil {
-						f.Strings[i] = n
+					if f.Strings[i], err = NormalizePhone(f.Strings[i]); err != nil {
+						return q, err
 					}
 				}
 			}
@@ -204,13 +211,16 @@ func encodeCursor(t time.Time, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(t.UnixMilli(), 10) + "|" + id))
 }
 
+// decodeCursor reads a cursor that encodeCursor made. What base64 decodes
+// to gets the checks the JSON layer gives every string: valid UTF-8 and no
+// NUL (PostgreSQL text holds neither); the id must be a user id.
 func decodeCursor(c string) (time.Time, string, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
+	if err != nil || !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
 		return time.Time{}, "", false
 	}
 	ms, id, ok := strings.Cut(string(b), "|")
-	if !ok || id == "" {
+	if !ok || !store.IsUserID(id) {
 		return time.Time{}, "", false
 	}
 	n, err := strconv.ParseInt(ms, 10, 64)

@@ -5,11 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/mail"
 	"regexp"
-	"strings"
-
-	"github.com/nyaruka/phonenumbers"
 
 	"github.com/latch-auth/latch/internal/secret"
 	"github.com/latch-auth/latch/internal/store"
@@ -108,14 +104,15 @@ func userWriteErr(err error) error {
 	return storeErr(err, "write user")
 }
 
-// GetUser finds a user by user id or external id.
+// GetUser finds a user by user id or, for a value not of a user id's
+// form, by external id (store.IsUserID); a 404 says which it searched.
 func (s *Service) GetUser(ctx context.Context, p store.Project, id string) (store.User, error) {
 	if id == "" {
 		return store.User{}, ErrInvalidUserID
 	}
 	u, err := s.store.GetUser(ctx, p.ID, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.User{}, ErrUserNotFound
+		return store.User{}, userNotFound(id)
 	}
 	if err != nil {
 		return store.User{}, storeErr(err, "get user")
@@ -148,7 +145,7 @@ func (s *Service) UpdateUser(ctx context.Context, p store.Project, id string, r 
 	err := s.store.InTx(ctx, func(tx store.Store) error {
 		u, err := tx.GetUser(ctx, p.ID, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return ErrUserNotFound
+			return userNotFound(id)
 		}
 		if err != nil {
 			return err
@@ -283,56 +280,26 @@ func mergeMetadata(old, patch json.RawMessage, field string) (json.RawMessage, e
 
 var externalIDPattern = regexp.MustCompile(`^[A-Za-z0-9._|-]{1,128}$`)
 
+// validateExternalID refuses an external id that is not letters, digits
+// and . _ - | (at most 128), or that has the form of a user id
+// (user-test-…, user-live-…): the two id spaces never overlap, so a lookup
+// by one can never reach a user through the other (store.IsUserID).
 func validateExternalID(id string) error {
 	if id != "" && !externalIDPattern.MatchString(id) {
 		return ErrInvalidExternalID
 	}
+	if store.IsUserID(id) {
+		return ErrInvalidExternalID.With("external_id may not have the form of a user_id (user-test-… or user-live-…).")
+	}
 	return nil
 }
 
-// NormalizeEmail validates a bare address and lower-cases it: addresses are
-// unique per project case-insensitively.
-func NormalizeEmail(raw string) (string, error) {
-	s := strings.TrimSpace(raw)
-	if len(s) > 254 || strings.ContainsAny(s, " <>\"\x00\r\n") {
-		return "", ErrInvalidEmail
+// userNotFound says which id space a lookup of id searched.
+func userNotFound(id string) error {
+	if store.IsUserID(id) {
+		return ErrUserNotFound.With("No user has this user_id.")
 	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" {
-		return "", ErrInvalidEmail
-	}
-	at := strings.LastIndexByte(s, '@')
-	if at <= 0 || !strings.Contains(s[at+1:], ".") || strings.HasSuffix(s, ".") {
-		return "", ErrInvalidEmail
-	}
-	return strings.ToLower(s), nil
-}
-
-// NormalizePhone parses an E.164 number (a leading + and country code are
-// required, as Stytch requires) and returns it in E.164.
-func NormalizePhone(raw string) (string, error) {
-	s := strings.TrimSpace(raw)
-	if !strings.HasPrefix(s, "+") || len(s) > 20 {
-		return "", ErrInvalidPhone
-	}
-	if s == SandboxPhone {
-		return s, nil
-	}
-	n, err := phonenumbers.Parse(s, "")
-	if err != nil {
-		if errors.Is(err, phonenumbers.ErrInvalidCountryCode) {
-			return "", ErrInvalidPhoneCountry
-		}
-		return "", ErrInvalidPhone
-	}
-	if !phonenumbers.IsValidNumber(n) {
-		return "", ErrInvalidPhone
-	}
-	out := phonenumbers.Format(n, phonenumbers.E164)
-	if len(out) > 16 { // E.164 has at most 15 digits; libphonenumber lets some longer ones through
-		return "", ErrInvalidPhone
-	}
-	return out, nil
+	return ErrUserNotFound.With("No user has this external_id (a value not of the form user-test-… or user-live-… is an external_id).")
 }
 
 // Sandbox values (CONTRACT.md §1.6): test projects only.

@@ -35,6 +35,7 @@ type SMTP struct {
 	user, pass  string
 	hasAuth     bool
 	from        string
+	fromAddr    string // the bare address of from
 	fromDomain  string
 }
 
@@ -83,7 +84,7 @@ func NewSMTP(rawURL, from string) (*SMTP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deliver: smtp from address %q: %w", from, err)
 	}
-	s.from = from
+	s.from, s.fromAddr = from, addr.Address
 	if i := strings.LastIndexByte(addr.Address, '@'); i >= 0 {
 		s.fromDomain = addr.Address[i+1:]
 	}
@@ -120,7 +121,10 @@ func (s *SMTP) Deliver(ctx context.Context, m Message) error {
 	if err != nil {
 		return err
 	}
-	err = client.DialAndSendWithContext(ctx, msg)
+	err = s.send(ctx, client, msg, !ascii(m.To) || !ascii(s.fromAddr))
+	if errors.Is(err, ErrNoSMTPUTF8) {
+		return err
+	}
 	if msg.IsDelivered() {
 		// The server accepted the data; a failure after that (RSET, QUIT)
 		// must not make us send the message a second time.
@@ -133,6 +137,43 @@ func (s *SMTP) Deliver(ctx context.Context, m Message) error {
 		return &PermanentError{Err: err}
 	}
 	return fmt.Errorf("smtp: %w", err)
+}
+
+// ErrNoSMTPUTF8 is a message to a non-ASCII address (an internationalised
+// local part, RFC 6531) for a server that does not offer SMTPUTF8. Such an
+// address is never sent as raw 8-bit to a server that did not offer it; the
+// error is retryable, so the message stays in the outbox until the server
+// (or the configured relay) offers SMTPUTF8.
+var ErrNoSMTPUTF8 = errors.New("smtp: the recipient address is not ASCII and the server does not offer SMTPUTF8 (RFC 6531); the message is kept for retry")
+
+// send dials, checks that the server offers SMTPUTF8 when the message needs
+// it (go-mail then adds the SMTPUTF8 parameter to MAIL FROM), sends and quits.
+func (s *SMTP) send(ctx context.Context, c *mail.Client, msg *mail.Msg, needUTF8 bool) (err error) {
+	sc, err := c.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return fmt.Errorf("dial failed: %w", err)
+	}
+	defer func() {
+		if cerr := c.CloseWithSMTPClient(sc); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("failed to close connection: %w", cerr))
+		}
+	}()
+	if ok, _ := sc.Extension("SMTPUTF8"); needUTF8 && !ok {
+		return ErrNoSMTPUTF8
+	}
+	if err := c.SendWithSMTPClient(sc, msg); err != nil {
+		return fmt.Errorf("send failed: %w", err)
+	}
+	return nil
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *SMTP) client() (*mail.Client, error) {

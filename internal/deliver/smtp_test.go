@@ -248,3 +248,44 @@ func TestSMTPConnectionRefusedIsRetried(t *testing.T) {
 		t.Fatalf("err = %v, want a retryable error", err)
 	}
 }
+
+// TestANonASCIIAddressIsSentOnlyWhereTheServerOffersSMTPUTF8: a mailbox
+// with a non-ASCII local part goes out with MAIL FROM … SMTPUTF8 to a
+// server that offers it; to one that does not, nothing is sent (no MAIL,
+// no raw 8-bit RCPT TO) and the error is retryable, so the outbox keeps it.
+func TestANonASCIIAddressIsSentOnlyWhereTheServerOffersSMTPUTF8(t *testing.T) {
+	const to = "jösé@example.com"
+	for _, offer := range []bool{false, true} {
+		srv := &smtpServer{t: t, mode: tlsNone, arrived: make(chan struct{}, 1), utf8: offer}
+		srv.start("127.0.0.1:0")
+		t.Cleanup(srv.Close)
+		err := srv.transport(t).Deliver(context.Background(), MagicLinkEmail("Acme", to, testLink, "login"))
+		srv.mu.Lock()
+		mails := append([]bool(nil), srv.mailUTF8...)
+		srv.mu.Unlock()
+		got := srv.Messages()
+		if !offer {
+			if !errors.Is(err, ErrNoSMTPUTF8) || IsPermanent(err) {
+				t.Fatalf("without SMTPUTF8: err = %v, want retryable ErrNoSMTPUTF8", err)
+			}
+			if len(mails) != 0 || len(got) != 0 {
+				t.Fatalf("without SMTPUTF8: %d MAIL commands, %d messages; want none", len(mails), len(got))
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("with SMTPUTF8: %v", err)
+		}
+		if len(got) != 1 || len(got[0].To) != 1 || got[0].To[0] != to {
+			t.Fatalf("with SMTPUTF8: received %+v", got)
+		}
+		if len(mails) != 1 || !mails[0] {
+			t.Fatalf("with SMTPUTF8: MAIL FROM SMTPUTF8 parameters %v, want [true]", mails)
+		}
+	}
+	// An ASCII address needs nothing of the server.
+	srv := newSMTPServer(t, tlsNone, "", "")
+	if err := srv.transport(t).Deliver(context.Background(), MagicLinkEmail("Acme", "jose@example.com", testLink, "login")); err != nil {
+		t.Fatalf("ASCII address without SMTPUTF8: %v", err)
+	}
+}

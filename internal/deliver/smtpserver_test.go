@@ -59,6 +59,8 @@ type smtpServer struct {
 
 	mu       sync.Mutex
 	msgs     []received
+	utf8     bool                  // offer SMTPUTF8
+	mailUTF8 []bool                // the SMTPUTF8 parameter of each MAIL FROM
 	mailErr  error                 // returned by MAIL FROM when set
 	rcptErr  func(to string) error // returned by RCPT TO when it gives non-nil
 	sessions int
@@ -80,6 +82,7 @@ func (s *smtpServer) start(addr string) {
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 10 * time.Second
 	srv.AllowInsecureAuth = s.mode == tlsNone
+	srv.EnableSMTPUTF8 = s.utf8
 	srv.ErrorLog = serverLog{s.t}
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{s.cert}, MinVersion: tls.VersionTLS12}
 	if s.mode != tlsNone {
@@ -189,7 +192,10 @@ func (ss *smtpSession) Auth(mech string) (sasl.Server, error) {
 	}), nil
 }
 
-func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *smtpSession) Mail(from string, opts *smtp.MailOptions) error {
+	ss.srv.mu.Lock()
+	ss.srv.mailUTF8 = append(ss.srv.mailUTF8, opts != nil && opts.UTF8)
+	ss.srv.mu.Unlock()
 	if ss.srv.user != "" && ss.cur.AuthAs == "" {
 		return smtp.ErrAuthRequired
 	}

@@ -307,7 +307,9 @@ type Store interface {
 	ListRedirectURLs(ctx context.Context, projectID string) ([]RedirectURL, error)
 	DeleteRedirectURL(ctx context.Context, projectID, url string) error
 
-	// Users. GetUser accepts a user id or an external id.
+	// Users. GetUser takes a user id or an external id, told apart by
+	// form (IsUserID): a user id is never looked up as an external id, nor
+	// the other way round.
 	CreateUser(ctx context.Context, u User) error // inserts u.Emails and u.Phones too
 	GetUser(ctx context.Context, projectID, idOrExternalID string) (User, error)
 	// GetUserByEmail and GetUserByPhone return the user whose identity the

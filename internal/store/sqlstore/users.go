@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -52,8 +51,18 @@ func userTarget(u *store.User) ([]any, func() error) {
 	}
 }
 
-// normEmail is the form addresses are compared in.
-func normEmail(address string) string { return strings.ToLower(strings.TrimSpace(address)) }
+// normEmail is the form addresses are compared in. Callers pass the
+// canonical form (auth.NormalizeEmail), which this leaves alone; only ASCII
+// letters are lower-cased, never others (strings.ToLower would fold KELVIN
+// SIGN onto k, and so one mailbox onto another).
+func normEmail(address string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, address)
+}
 
 // CreateUser inserts u with its emails and phones in one transaction.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
@@ -88,13 +97,16 @@ func (db *DB) createUser(ctx context.Context, u store.User, roles string) error 
 	return nil
 }
 
-// GetUser returns the user by id or, failing that, by external id.
+// GetUser returns the user by id when idOrExternalID has a user id's form
+// (store.IsUserID), and else by external id; never the one after the other.
 func (db *DB) GetUser(ctx context.Context, projectID, idOrExternalID string) (store.User, error) {
-	u, err := db.getUser(ctx, `users u`, `u.project_id = ? AND u.id = ?`, projectID, idOrExternalID)
-	if errors.Is(err, store.ErrNotFound) && idOrExternalID != "" {
-		u, err = db.getUser(ctx, `users u`, `u.project_id = ? AND u.external_id = ?`, projectID, idOrExternalID)
+	if store.IsUserID(idOrExternalID) {
+		return db.getUser(ctx, `users u`, `u.project_id = ? AND u.id = ?`, projectID, idOrExternalID)
 	}
-	return u, err
+	if idOrExternalID == "" {
+		return store.User{}, store.ErrNotFound
+	}
+	return db.getUser(ctx, `users u`, `u.project_id = ? AND u.external_id = ?`, projectID, idOrExternalID)
 }
 
 // GetUserByEmail returns the user owning address (compared

@@ -209,6 +209,16 @@ var userBehaviours = []behaviour{
 		equal(t, "ID", got.ID, u.ID)
 		equal(t, "emails", len(got.Emails), 1)
 	}},
+	{"AValueOfAUserIDsFormIsNeverLookedUpAsAnExternalID", func(t *testing.T, s store.Store) {
+		// The API refuses such external ids; a row that has one anyway
+		// (written before that rule) is not reachable through it, so a
+		// deleted user's id can never find another user.
+		p := newProject(t, s)
+		gone := id("user")
+		newUser(t, s, p.ID, func(u *store.User) { u.ExternalID = gone })
+		_, err := s.GetUser(ctx(), p.ID, gone)
+		mustBe(t, err, store.ErrNotFound)
+	}},
 	{"GettingAMissingUserFailsWithNotFound", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
 		_, err := s.GetUser(ctx(), p.ID, id("user"))
