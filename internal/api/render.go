@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/store"
 )
 
@@ -50,7 +51,7 @@ type userJSON struct {
 	LockExpiresAt          *string         `json:"lock_expires_at"`
 }
 
-func ts(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
+func ts(t time.Time) string { return auth.Timestamp(t) }
 
 func tsPtr(t *time.Time) *string {
 	if t == nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/latch-auth/latch/internal/keys"
 	"github.com/latch-auth/latch/internal/store"
 )
 
@@ -32,9 +33,9 @@ func jwtClaims(p store.Project, sess store.Session, iat time.Time) map[string]an
 		m := map[string]any{
 			"type":                  f.Type,
 			"delivery_method":       f.DeliveryMethod,
-			"last_authenticated_at": rfc3339(f.LastAuthenticatedAt),
-			"created_at":            rfc3339(f.CreatedAt),
-			"updated_at":            rfc3339(f.UpdatedAt),
+			"last_authenticated_at": Timestamp(f.LastAuthenticatedAt),
+			"created_at":            Timestamp(f.CreatedAt),
+			"updated_at":            Timestamp(f.UpdatedAt),
 		}
 		if f.EmailFactor != nil {
 			m["email_factor"] = f.EmailFactor
@@ -64,11 +65,11 @@ func jwtClaims(p store.Project, sess store.Session, iat time.Time) map[string]an
 	claims["iat"] = iat.Unix()
 	claims["nbf"] = iat.Unix()
 	claims["exp"] = exp.Unix()
-	claims[SessionClaim] = map[string]any{
+	claims[keys.SessionClaim] = map[string]any{
 		"id":                     sess.ID,
-		"started_at":             rfc3339(sess.StartedAt),
-		"last_accessed_at":       rfc3339(sess.LastAccessedAt),
-		"expires_at":             rfc3339(sess.ExpiresAt),
+		"started_at":             Timestamp(sess.StartedAt),
+		"last_accessed_at":       Timestamp(sess.LastAccessedAt),
+		"expires_at":             Timestamp(sess.ExpiresAt),
 		"attributes":             map[string]string{"ip_address": sess.IPAddress, "user_agent": sess.UserAgent},
 		"authentication_factors": factors,
 		"roles":                  roles,
@@ -76,4 +77,8 @@ func jwtClaims(p store.Project, sess store.Session, iat time.Time) map[string]an
 	return claims
 }
 
-func rfc3339(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
+// Timestamp is how every time Latch answers with is written: RFC 3339 in
+// UTC, whole seconds, as Stytch's timestamps are ("2026-11-29T15:04:05Z").
+// The API's replies and the JWT's session claim use it alike, so that they
+// compare equal.
+func Timestamp(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }

@@ -19,7 +19,6 @@ const (
 	MaxSessionMinutes   = 527040
 	JWTLifetime         = 5 * time.Minute
 	maxCustomClaimBytes = 4096
-	SessionClaim        = "https://stytch.com/session"
 	defaultRole         = "stytch_user"
 )
 
