@@ -76,7 +76,7 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	_, _ = w.Write(b)
 }
 
-// errorBody is Stytch's error envelope (CONTRACT.md §1.4).
+// errorBody is Stytch's error envelope (Stytch: https://stytch.com/docs/api/errors).
 type errorBody struct {
 	StatusCode   int    `json:"status_code"`
 	RequestID    string `json:"request_id"`

@@ -439,7 +439,7 @@ func TestEveryV1RouteNeedsCredentials(t *testing.T) {
 			continue
 		}
 		if strings.HasPrefix(path, "/v1/sessions/jwks/") {
-			continue // answers without credentials for jose (CONTRACT.md §1.2)
+			continue // answers without credentials for jose (CONTRACT-NOTES.md, "JWKS")
 		}
 		n++
 		url := l.URL + fill.ReplaceAllString(path, "x")

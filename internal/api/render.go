@@ -8,7 +8,7 @@ import (
 	"github.com/latch-auth/latch/internal/store"
 )
 
-// The wire shapes of CONTRACT.md §2.1 and §5.2. Every field the SDK types
+// The wire shapes of Stytch's user and session objects (https://stytch.com/docs/api/user-object, https://stytch.com/docs/api/session-object). Every field the SDK types
 // mark required is always present, with "", [], {} or null for no value.
 
 type emailJSON struct {

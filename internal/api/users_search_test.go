@@ -223,7 +223,7 @@ func TestSearchRefusesMalformedQueriesWithTheirErrorType(t *testing.T) {
 			{fndQuery("AND", "email_address_fuzzy", " a "), "user_search_email_address_fuzzy_too_short"},
 			{fndQuery("AND", "phone_number_fuzzy", "12"), "user_search_phone_number_fuzzy_too_short"},
 			{fndQuery("AND", "full_name_fuzzy", 123), "bad_request"},
-			// Not in CONTRACT.md's list; the code's own type for a status
+			// Not in Stytch's list; the code's own type for a status
 			// other than active or pending.
 			{fndQuery("AND", "status", "deleted"), "user_search_invalid_status"},
 			{map[string]any{"limit": "ten"}, "bad_request"},

@@ -18,7 +18,7 @@ var (
 	fndTimePattern    = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)
 )
 
-// fndCheckUser fails unless u is a complete User object (CONTRACT.md §2.1):
+// fndCheckUser fails unless u is a complete User object (Stytch: https://stytch.com/docs/api/user-object):
 // every field present, with the right JSON type, even when empty.
 func fndCheckUser(t *testing.T, u any) map[string]any {
 	t.Helper()

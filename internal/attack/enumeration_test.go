@@ -46,7 +46,7 @@ func quantile(d []time.Duration, q float64) time.Duration {
 // so do its refusals.
 //
 // The exception is send: Stytch answers a send to an unknown address 404
-// email_not_found (CONTRACT.md §3.3, §4.2; Stytch's docs note this
+// email_not_found (Stytch: https://stytch.com/docs/api/send-by-email, https://stytch.com/docs/api/send-otp-by-sms; Stytch's docs note this
 // "exposes a potential account enumeration vector"). Latch keeps that wire
 // behaviour, and this test pins it so a change is deliberate. Apps that
 // must not reveal accounts use login_or_create (CONTRACT-NOTES.md).

@@ -7,7 +7,7 @@ import (
 )
 
 // Error is a failure the caller caused or may see: it carries Stytch's
-// error_type and HTTP status (CONTRACT.md §6). Every other error is
+// error_type and HTTP status (Stytch: https://stytch.com/docs/api/errors). Every other error is
 // internal and answered 500 without detail.
 type Error struct {
 	Status  int
@@ -34,7 +34,7 @@ func newErr(status int, typ, msg string) *Error {
 	return &Error{Status: status, Type: typ, Message: msg}
 }
 
-// The catalogue. Statuses marked [I] in CONTRACT.md are our best inference.
+// The catalogue. Statuses Stytch does not document are our best inference (CONTRACT-NOTES.md).
 var (
 	ErrUnauthorizedCredentials = newErr(http.StatusUnauthorized, "unauthorized_credentials", "Unauthorized credentials: check your project_id and secret.")
 	ErrBadRequest              = newErr(http.StatusBadRequest, "bad_request", "The request could not be read.")

@@ -15,7 +15,7 @@ import (
 	"github.com/latch-auth/latch/internal/store"
 )
 
-// Magic-link expiry bounds and defaults, in minutes (CONTRACT.md §3.2).
+// Magic-link expiry bounds and defaults, in minutes (Stytch: https://stytch.com/docs/api/send-by-email).
 const (
 	minLinkMinutes     = 5
 	maxLinkMinutes     = 10080
@@ -27,7 +27,7 @@ const (
 
 var emailLocales = []string{"", "en", "es", "fr", "pt-br"}
 
-// Sandbox magic-link tokens (CONTRACT.md §1.6), test projects only.
+// Sandbox magic-link tokens (Stytch: https://stytch.com/docs/guides/testing/sandbox-values), test projects only.
 const (
 	sandboxLinkOK       = "DOYoip3rvIMMW5lgItikFK-Ak1CfMsgjuiCyI7uuU94="
 	sandboxLinkUsed     = "3pzjQpgksDlGKWEwUq2Up--hCHC_0oamfLHyfspKDFU="
@@ -168,8 +168,8 @@ func (s *Service) emailLink(ctx context.Context, p store.Project, r EmailLinkReq
 }
 
 // attachWindow is how long a method attached to an existing user by a send
-// waits for its first authentication before it is removed (CONTRACT.md
-// §2.4; Stytch: "If the user successfully authenticates within 5 minutes,
+// waits for its first authentication before it is removed (Stytch,
+// https://stytch.com/docs/api/send-by-email: "If the user successfully authenticates within 5 minutes,
 // the new email address will be marked as verified"). The link or code of
 // that send expires with it, whatever its own expiry.
 const attachWindow = 5 * time.Minute

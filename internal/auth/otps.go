@@ -13,7 +13,7 @@ import (
 	"github.com/latch-auth/latch/internal/store"
 )
 
-// Passcode rules (CONTRACT.md §4.2).
+// Passcode rules (Stytch: https://stytch.com/docs/api/send-otp-by-sms).
 const (
 	defaultOTPMinutes = 2
 	minOTPMinutes     = 1

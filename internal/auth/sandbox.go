@@ -7,7 +7,7 @@ import (
 	"github.com/latch-auth/latch/internal/store"
 )
 
-// Sandbox session tokens (CONTRACT.md §1.6).
+// Sandbox session tokens (Stytch: https://stytch.com/docs/guides/testing/sandbox-values).
 const (
 	sandboxSessionOK = "WJtR5BCy38Szd5AfoDpf0iqFKEt4EE5JhjlWUY7l3FtY"
 	sandboxSessionID = "session-test-fe6c042b-6286-479f-8a4f-b046a6c46509"

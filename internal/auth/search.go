@@ -39,7 +39,7 @@ type SearchResult struct {
 	NextCursor string // "" when this is the last page
 }
 
-// Search limits (CONTRACT.md §2.3).
+// Search limits (Stytch: https://stytch.com/docs/api/search-users).
 const (
 	DefaultSearchLimit = 100
 	MaxSearchLimit     = 1000

@@ -13,7 +13,7 @@ import (
 	"github.com/latch-auth/latch/internal/store"
 )
 
-// Session limits (CONTRACT.md §5.3, §5.5).
+// Session limits (Stytch: https://stytch.com/docs/api/session-auth).
 const (
 	MinSessionMinutes   = 5
 	MaxSessionMinutes   = 527040

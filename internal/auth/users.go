@@ -302,7 +302,7 @@ func userNotFound(id string) error {
 	return ErrUserNotFound.With("No user has this external_id (a value not of the form user-test-… or user-live-… is an external_id).")
 }
 
-// Sandbox values (CONTRACT.md §1.6): test projects only.
+// Sandbox values (Stytch: https://stytch.com/docs/guides/testing/sandbox-values): test projects only.
 const (
 	SandboxEmail = "sandbox@stytch.com"
 	SandboxPhone = "+10000000000"

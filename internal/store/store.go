@@ -260,7 +260,7 @@ type OutboxMessage struct {
 }
 
 // UserFilter is one operand of a user search. Which of the value fields is
-// used depends on Name (see CONTRACT.md §2.3).
+// used depends on Name (Stytch: https://stytch.com/docs/api/search-users).
 type UserFilter struct {
 	Name    string
 	Strings []string   // array filters, or one string for fuzzy filters
