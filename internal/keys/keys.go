@@ -44,10 +44,23 @@ const keyBits = 2048
 // surprising tools that do.
 const certLifetime = 20 * 365 * 24 * time.Hour
 
+// KeyStore is what Keys needs of the store: its signing-key rows, and a
+// transaction for a rotation (store.Store satisfies it).
+type KeyStore interface {
+	KeyWriter
+	ListSigningKeys(ctx context.Context, projectID string, now time.Time) ([]store.SigningKey, error)
+	InTx(ctx context.Context, fn func(tx store.Store) error) error
+}
+
+// KeyWriter adds a key: a store, or a transaction making a project.
+type KeyWriter interface {
+	AddSigningKey(ctx context.Context, k store.SigningKey) error
+}
+
 // Keys signs and verifies session JWTs with the projects' keys. It is safe
 // for concurrent use.
 type Keys struct {
-	st   store.Store
+	st   KeyStore
 	ring *secret.Keyring
 	now  func() time.Time
 
@@ -64,7 +77,7 @@ type Keys struct {
 
 // New returns a Keys reading keys from st, unsealing them with ring, and
 // taking the time from now (time.Now when nil).
-func New(st store.Store, ring *secret.Keyring, now func() time.Time) *Keys {
+func New(st KeyStore, ring *secret.Keyring, now func() time.Time) *Keys {
 	if now == nil {
 		now = time.Now
 	}
@@ -87,7 +100,7 @@ func New(st store.Store, ring *secret.Keyring, now func() time.Time) *Keys {
 //
 // NewKey does not retire existing keys: the newest unretired key signs. Use
 // Rotate to replace a project's key.
-func (k *Keys) NewKey(ctx context.Context, st store.Store, projectID string, live bool) (store.SigningKey, error) {
+func (k *Keys) NewKey(ctx context.Context, st KeyWriter, projectID string, live bool) (store.SigningKey, error) {
 	if st == nil {
 		st = k.st
 	}
