@@ -4,14 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,16 +26,6 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	// Most of this package's time is spent waiting, not computing: the
-	// database outages last 10 and 13 s, the slow clients 15 s, the crash
-	// test waits for restarts. Run more of its parallel tests at once than
-	// there are CPUs (Go's default), unless -parallel was given.
-	flag.Parse()
-	given := false
-	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
-	if !given {
-		flag.Set("test.parallel", strconv.Itoa(max(4, runtime.GOMAXPROCS(0))))
-	}
 	code := m.Run()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath)) // the latch binary Test09Crash built
