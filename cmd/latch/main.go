@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -33,12 +34,22 @@ const defaultDatabase = "sqlite:latch-data/latch.db"
 var version = "dev"
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return // --help asked for the usage, which is printed: success
-		}
-		fmt.Fprintln(os.Stderr, "latch:", err)
-		os.Exit(2)
+	os.Exit(exitCode(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
+}
+
+// exitCode prints err on one line and says how latch exits: 0 on success
+// and after --help, 2 for wrong usage, 1 when the command failed.
+func exitCode(err error, stderr io.Writer) int {
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, ue.msg)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "latch:", err)
+		return 1
 	}
 }
 
@@ -61,10 +72,29 @@ Commands:
 Run 'latch <command> --help' for a command's flags.
 `
 
+var projectGroup = group{name: "project", doc: "Manage projects (tenants): their secrets, redirect URLs and limits.", subs: []subcommand{
+	{"create", "create a project and print its secret once", projectCreate},
+	{"list", "list projects, their secret ids and redirect URLs", projectList},
+	{"delete", "delete a project and everything in it", projectDelete},
+	{"settings", "show or change a project's lock and send limits", projectSettings},
+	{"rotate-secret", "add a project secret, or revoke one", rotateSecret},
+	{"redirect-urls", "the allow-list of magic-link URLs (add, list, remove)", redirectURLsGroup.run},
+}}
+
+var redirectURLsGroup = group{name: "project redirect-urls", doc: "Manage the allow-list of magic-link redirect URLs. The oldest URL is the default for login, signup and invite links.", subs: []subcommand{
+	{"add", "allow URLs", redirectURLs("add")},
+	{"list", "list the allowed URLs, the default first", redirectURLs("list")},
+	{"remove", "remove URLs", redirectURLs("remove")},
+}}
+
+var keysGroup = group{name: "keys", doc: "Manage the signing keys of session JWTs.", subs: []subcommand{
+	{"rotate", "make a new signing key for a project", keysRotate},
+}}
+
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, topUsage)
-		return errors.New("no command")
+		return usageError{"latch: which command? (see 'latch --help')"}
 	}
 	switch args[0] {
 	case "serve":
@@ -72,6 +102,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "migrate":
 		return migrate(args[1:], stdout)
 	case "version", "--version":
+		c := newCommand(stdout, "version", "", "Print the version.")
+		if err := c.parse(args[1:]); err != nil {
+			return err
+		}
 		v := version
 		if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v = bi.Main.Version
@@ -79,17 +113,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "latch", v)
 		return nil
 	case "project":
-		return project(args[1:], stdout, stderr)
+		return projectGroup.run(args[1:], stdout)
 	case "keys":
-		return keysCmd(args[1:], stdout, stderr)
+		return keysGroup.run(args[1:], stdout)
 	case "outbox":
 		return outbox(args[1:], stdout)
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			return usagef("latch %s: unexpected argument %q", args[0], args[1])
+		}
 		fmt.Fprint(stdout, topUsage)
-		return nil
+		return flag.ErrHelp
 	}
-	fmt.Fprint(stderr, topUsage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return usagef("latch: unknown command %q (see 'latch --help')", args[0])
 }
 
 func databaseFlag(c *command) *string {
@@ -98,11 +134,45 @@ func databaseFlag(c *command) *string {
 
 func masterKeyFlags(c *command) (b64, file *string) {
 	return c.fs.String("master-key", "", "the master key, base64 of 32 bytes; every node of one database needs the same (overrides --master-key-file)"),
-		c.fs.String("master-key-file", "", "file holding the master key; default master.key in the SQLite database's folder (latch-data/ for PostgreSQL), created on first start")
+		c.fs.String("master-key-file", "", "file holding the master key; if unset, master.key in the SQLite database's folder (latch-data/ for PostgreSQL), created on first start")
+}
+
+// projectFlag is the --project flag of the commands that act on one.
+func projectFlag(c *command) *string {
+	c.require("project")
+	return c.fs.String("project", "", "project_id")
+}
+
+// prepareDatabase checks a SQLite database before a command opens it.
+// Only serve, migrate and project create (create set) may make a new
+// database, and only in a folder that exists, except the default
+// latch-data/, which they create; other commands need the database to
+// exist. PostgreSQL URLs pass.
+func prepareDatabase(db string, create bool) error {
+	path, ok := sqlstore.SQLitePath(db)
+	if !ok {
+		return nil
+	}
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if !create {
+		return fmt.Errorf("no database at %s: run 'latch serve' there first, or point --database (or $LATCH_DATABASE) at Latch's database", path)
+	}
+	dir := filepath.Dir(path)
+	if db == defaultDatabase {
+		return os.MkdirAll(dir, 0o700)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("the folder %s of the SQLite database %s does not exist: create it first (Latch creates only the default latch-data/)", dir, path)
+	}
+	return nil
 }
 
 func serve(args []string, stdout, stderr io.Writer) error {
-	c := newCommand("serve", "", "Run Latch's HTTP API, the outbox sender and the janitor.")
+	c := newCommand(stdout, "serve", "", "Run Latch's HTTP API, the outbox sender and the janitor.")
 	addr := c.fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	db := databaseFlag(c)
 	mk, mkFile := masterKeyFlags(c)
@@ -117,6 +187,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := c.parse(args); err != nil {
 		return err
 	}
+	if *logFormat != "text" && *logFormat != "json" {
+		return usagef("latch serve: --log-format must be text or json, not %q", *logFormat)
+	}
 	var h slog.Handler = slog.NewTextHandler(stderr, nil)
 	if *logFormat == "json" {
 		h = slog.NewJSONHandler(stderr, nil)
@@ -124,6 +197,16 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(h)
 	slog.SetDefault(logger)
 
+	if err := prepareDatabase(*db, true); err != nil {
+		return err
+	}
+	if path, ok := sqlstore.SQLitePath(*db); ok {
+		unlock, err := lockDatabase(path)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := app.Open(ctx, app.Config{
@@ -145,7 +228,40 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger.Info("latch listening", "addr", ln.Addr().String(), "database", a.Store.Backend(), "version", version, "jwt_signer", keys.SignerName())
-	return a.Serve(ctx, ln)
+	served := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			logger.Info("latch shutting down: finishing in-flight requests and deliveries (up to 20 s)")
+		case <-served:
+		}
+	}()
+	err = a.Serve(ctx, ln)
+	close(served)
+	if err != nil {
+		logger.Error("latch stopped", "err", err)
+		return err
+	}
+	logger.Info("latch stopped")
+	return nil
+}
+
+// lockDatabase makes sure one `latch serve` at a time runs on a SQLite
+// file: it holds an exclusive lock on PATH.lock until unlock.
+func lockDatabase(path string) (unlock func(), err error) {
+	lockPath := path + ".lock"
+	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		if errors.Is(err, errLocked) {
+			return nil, fmt.Errorf("another latch serve is running on %s (it holds %s): stop it first; several nodes need PostgreSQL", path, lockPath)
+		}
+		return nil, fmt.Errorf("lock %s: %w", lockPath, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // baseURL is the URL a local curl reaches the listener at.
@@ -177,8 +293,12 @@ Created a test project. Its secret is shown only this once:
   project_id: %s
   secret:     %s
 
+For the README's curl walk-through, paste:
+
+  export P=%s S=%s
+
 Try it:
-  curl -u '%s:%s' -X POST %s/v1/users -H 'Content-Type: application/json' -d '{"email":"ada@example.com"}'
+  curl -u "$P:$S" -X POST %s/v1/users -H 'Content-Type: application/json' -d '{"email":"ada@example.com"}'
 
 Magic links go to http://localhost:3000/authenticate by default ('latch project redirect-urls --help').
 
@@ -187,9 +307,12 @@ Magic links go to http://localhost:3000/authenticate by default ('latch project 
 }
 
 func migrate(args []string, stdout io.Writer) error {
-	c := newCommand("migrate", "", "Apply the database migrations (serve also applies them on start).")
+	c := newCommand(stdout, "migrate", "", "Apply the database migrations (serve also applies them on start).")
 	db := databaseFlag(c)
 	if err := c.parse(args); err != nil {
+		return err
+	}
+	if err := prepareDatabase(*db, true); err != nil {
 		return err
 	}
 	st, err := sqlstore.Open(context.Background(), *db)
@@ -204,35 +327,33 @@ func migrate(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// openApp opens the database and keys for a management command.
-func openApp(db, mk, mkFile string) (*app.App, error) {
+// openApp opens the database and keys for a management command; only
+// create may make a new database.
+func openApp(db, mk, mkFile string, create bool) (*app.App, error) {
+	if err := prepareDatabase(db, create); err != nil {
+		return nil, err
+	}
 	return app.Open(context.Background(), app.Config{Database: db, MasterKey: mk, MasterKeyFile: mkFile, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 
-func project(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, topUsage)
-		return errors.New("project: which command? create, list, delete, rotate-secret, redirect-urls")
+// openStore opens an existing database for a management command.
+func openStore(db string) (*sqlstore.DB, error) {
+	if err := prepareDatabase(db, false); err != nil {
+		return nil, err
 	}
-	switch args[0] {
-	case "create":
-		return projectCreate(args[1:], stdout)
-	case "list":
-		return projectList(args[1:], stdout)
-	case "delete":
-		return projectDelete(args[1:], stdout)
-	case "settings":
-		return projectSettings(args[1:], stdout)
-	case "rotate-secret":
-		return rotateSecret(args[1:], stdout)
-	case "redirect-urls":
-		return redirectURLs(args[1:], stdout, stderr)
+	st, err := sqlstore.Open(context.Background(), db)
+	if err != nil {
+		return nil, err
 	}
-	return fmt.Errorf("project: unknown command %q", args[0])
+	if err := st.Migrate(context.Background()); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 func projectCreate(args []string, stdout io.Writer) error {
-	c := newCommand("project create", "", "Create a project and print its project_id and secret (shown only once).")
+	c := newCommand(stdout, "project create", "", "Create a project and print its project_id and secret (shown only once).")
 	db := databaseFlag(c)
 	mk, mkFile := masterKeyFlags(c)
 	name := c.fs.String("name", "", "project name, shown in emails")
@@ -243,7 +364,7 @@ func projectCreate(args []string, stdout io.Writer) error {
 	if err := c.parse(args); err != nil {
 		return err
 	}
-	a, err := openApp(*db, *mk, *mkFile)
+	a, err := openApp(*db, *mk, *mkFile, true)
 	if err != nil {
 		return err
 	}
@@ -261,9 +382,8 @@ func projectCreate(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "project_id: %s\nsecret:     %s\n(the secret is shown only this once)\n", cp.Project.ID, cp.Secret)
 	return nil
 }
-
 func projectList(args []string, stdout io.Writer) error {
-	c := newCommand("project list", "", "List projects with their secret ids (never the secrets) and redirect URLs.")
+	c := newCommand(stdout, "project list", "", "List projects with their secret ids (never the secrets) and redirect URLs.")
 	db := databaseFlag(c)
 	asJSON := c.fs.Bool("json", false, "print JSON")
 	if err := c.parse(args); err != nil {
@@ -317,22 +437,10 @@ func projectList(args []string, stdout io.Writer) error {
 	return tw.Flush()
 }
 
-func openStore(db string) (*sqlstore.DB, error) {
-	st, err := sqlstore.Open(context.Background(), db)
-	if err != nil {
-		return nil, err
-	}
-	if err := st.Migrate(context.Background()); err != nil {
-		st.Close()
-		return nil, err
-	}
-	return st, nil
-}
-
 func projectDelete(args []string, stdout io.Writer) error {
-	c := newCommand("project delete", "", "Delete a project and everything in it, at once.")
+	c := newCommand(stdout, "project delete", "", "Delete a project and everything in it, at once.")
 	db := databaseFlag(c)
-	id := c.fs.String("project", "", "project_id")
+	id := projectFlag(c)
 	if err := c.parse(args); err != nil {
 		return err
 	}
@@ -349,16 +457,16 @@ func projectDelete(args []string, stdout io.Writer) error {
 }
 
 func rotateSecret(args []string, stdout io.Writer) error {
-	c := newCommand("project rotate-secret", "", "Add a new secret to a project (old ones keep working), or with --revoke-secret remove one at once.")
+	c := newCommand(stdout, "project rotate-secret", "", "Add a new secret to a project (old ones keep working), or with --revoke-secret remove one at once.")
 	db := databaseFlag(c)
 	mk, mkFile := masterKeyFlags(c)
-	id := c.fs.String("project", "", "project_id")
+	id := projectFlag(c)
 	revoke := c.fs.String("revoke-secret", "", "secret id (from 'latch project list') to remove instead of adding one")
 	asJSON := c.fs.Bool("json", false, "print JSON")
 	if err := c.parse(args); err != nil {
 		return err
 	}
-	a, err := openApp(*db, *mk, *mkFile)
+	a, err := openApp(*db, *mk, *mkFile, false)
 	if err != nil {
 		return err
 	}
@@ -382,15 +490,25 @@ func rotateSecret(args []string, stdout io.Writer) error {
 	return nil
 }
 
-func redirectURLs(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("project redirect-urls: add, list or remove?")
+// redirectURLs is `latch project redirect-urls add|list|remove`.
+func redirectURLs(verb string) func(args []string, stdout io.Writer) error {
+	return func(args []string, stdout io.Writer) error { return redirectURLsVerb(verb, args, stdout) }
+}
+
+func redirectURLsVerb(verb string, args []string, stdout io.Writer) error {
+	docs := map[string]string{
+		"add":    "Allow magic-link redirect URLs. The oldest URL is the default for login, signup and invite links.",
+		"list":   "List the allowed magic-link redirect URLs, the default (the oldest) first.",
+		"remove": "Remove allowed magic-link redirect URLs.",
 	}
-	verb := args[0]
-	c := newCommand("project redirect-urls "+verb, "[URL…]", "Manage the allow-list of magic-link redirect URLs. The oldest URL is the default for login, signup and invite links.")
+	c := newCommand(stdout, "project redirect-urls "+verb, "URL…", docs[verb])
+	c.minArgs = 1
+	if verb == "list" {
+		c.argsUsage, c.minArgs = "", 0
+	}
 	db := databaseFlag(c)
-	id := c.fs.String("project", "", "project_id")
-	if err := c.parse(args[1:]); err != nil {
+	id := projectFlag(c)
+	if err := c.parse(args); err != nil {
 		return err
 	}
 	st, err := openStore(*db)
@@ -432,29 +550,22 @@ func redirectURLs(args []string, stdout, stderr io.Writer) error {
 			}
 			fmt.Fprintln(stdout, u.URL+def)
 		}
-	default:
-		fmt.Fprint(stderr, topUsage)
-		return fmt.Errorf("project redirect-urls: unknown command %q", verb)
 	}
 	return nil
 }
 
-func keysCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "rotate" {
-		fmt.Fprint(stderr, topUsage)
-		return errors.New("keys: the command is 'latch keys rotate --project ID'")
-	}
-	c := newCommand("keys rotate", "", "Make a new signing key for a project's session JWTs. It is in the JWKS at once and signs on every node after the lead (10 minutes: the longest a Stytch SDK keeps a JWKS, so no verifier meets a kid it does not know); --now signs with it at once (a compromised key). The old key stays in the JWKS for the grace period after the switch so outstanding JWTs verify.")
+func keysRotate(args []string, stdout io.Writer) error {
+	c := newCommand(stdout, "keys rotate", "", "Make a new signing key for a project's session JWTs. It is in the JWKS at once and signs on every node after the lead (10 minutes: the longest a Stytch SDK keeps a JWKS, so no verifier meets a kid it does not know); --now signs with it at once (a compromised key). The old key stays in the JWKS for the grace period after the switch so outstanding JWTs verify.")
 	db := databaseFlag(c)
 	mk, mkFile := masterKeyFlags(c)
-	id := c.fs.String("project", "", "project_id")
+	id := projectFlag(c)
 	grace := c.fs.Duration("grace", keys.DefaultGrace, "how long the old key stays in the JWKS after the switch")
 	lead := c.fs.Duration("lead", keys.DefaultLead, "how long the new key is published before it signs")
 	now := c.fs.Bool("now", false, "sign with the new key at once (same as --lead 0)")
-	if err := c.parse(args[1:]); err != nil {
+	if err := c.parse(args); err != nil {
 		return err
 	}
-	a, err := openApp(*db, *mk, *mkFile)
+	a, err := openApp(*db, *mk, *mkFile, false)
 	if err != nil {
 		return err
 	}
@@ -475,7 +586,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 }
 
 func outbox(args []string, stdout io.Writer) error {
-	c := newCommand("outbox", "", "List outgoing messages (email, SMS, WhatsApp), newest first. Without --smtp or Twilio, this is where magic links and codes go.")
+	c := newCommand(stdout, "outbox", "", "List outgoing messages (email, SMS, WhatsApp), newest first. Without --smtp or Twilio, this is where magic links and codes go.")
 	db := databaseFlag(c)
 	mk, mkFile := masterKeyFlags(c)
 	to := c.fs.String("to", "", "only messages to this address or number")
@@ -552,19 +663,19 @@ func outbox(args []string, stdout io.Writer) error {
 }
 
 func projectSettings(args []string, stdout io.Writer) error {
-	c := newCommand("project settings", "", "Show a project's limits, or change them with the flags given. Every node applies a change within 5 seconds.")
+	c := newCommand(stdout, "project settings", "", "Show a project's limits, or change those whose flag is given (a flag not given leaves its setting as it is). Every node applies a change within 5 seconds.")
 	db := databaseFlag(c)
 	mk, mkFile := masterKeyFlags(c)
-	id := c.fs.String("project", "", "project_id")
+	id := projectFlag(c)
 	name := c.fs.String("name", "", "new project name")
-	threshold := c.fs.Int("lock-threshold", 0, "consecutive failed authentications that lock a user (1–100; Stytch's default 10)")
-	ttl := c.fs.Duration("lock-ttl", 0, "how long a lock lasts (5m–168h; default 1h)")
-	perRecipient := c.fs.Int("recipient-sends-per-minute", -1, "links and codes per minute to one address or number (0 = default, 5)")
-	perProject := c.fs.Int("project-sends-per-minute", -1, "links and codes per minute for the whole project (0 = default, 100000)")
+	threshold := c.fs.Int("lock-threshold", 0, "consecutive failed authentications that lock a user, 1–100 (a new project has Stytch's 10)")
+	ttl := c.fs.Duration("lock-ttl", 0, "how long a lock lasts, 5m–168h (a new project has 1h)")
+	perRecipient := c.fs.Int("recipient-sends-per-minute", -1, "links and codes per minute to one address or number; 0 = the built-in 5")
+	perProject := c.fs.Int("project-sends-per-minute", -1, "links and codes per minute for the whole project; 0 = the built-in 100000")
 	if err := c.parse(args); err != nil {
 		return err
 	}
-	a, err := openApp(*db, *mk, *mkFile)
+	a, err := openApp(*db, *mk, *mkFile, false)
 	if err != nil {
 		return err
 	}

@@ -303,10 +303,13 @@ func filesContain(t *testing.T, dir, s string) string {
 	return found
 }
 
-func TestFirstStartCreatesTheDatabaseFolderAndPrintsATestProjectOnce(t *testing.T) {
+func TestFirstStartCreatesTheDatabaseAndPrintsATestProjectOnce(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	dataDir := filepath.Join(dir, "deep", "er", "data")
+	dataDir := filepath.Join(dir, "data")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	db := "sqlite:" + filepath.Join(dataDir, "latch.db")
 	s := startServer(t, dir, nil, "", "--database", db)
 	id, secret := s.firstProject(t)
@@ -314,7 +317,11 @@ func TestFirstStartCreatesTheDatabaseFolderAndPrintsATestProjectOnce(t *testing.
 		t.Fatalf("printed credentials have the wrong shape: %q %q", id, secret)
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "latch.db")); err != nil {
-		t.Fatalf("the database folder was not created: %v", err)
+		t.Fatalf("the database was not created: %v", err)
+	}
+	// The README's two variables, ready to paste.
+	if want := "\n  export P=" + id + " S=" + secret + "\n"; !strings.Contains(s.stdout.String(), want) {
+		t.Fatalf("the first start does not print %q:\n%s", want, s.stdout)
 	}
 	// The curl line it prints reaches this server.
 	if want := "http://" + s.addr + "/v1/users"; !strings.Contains(s.stdout.String(), want) {
@@ -388,8 +395,9 @@ func TestServeDefaultsToLatchDataAndReadsTheEnvironment(t *testing.T) {
 	if ps := listProjects(t, other, []string{envDB}); ps[id].ProjectID != id {
 		t.Fatalf("project list with LATCH_DATABASE: %v", ps)
 	}
-	if ps := listProjects(t, other, []string{envDB}, "--database", "sqlite:"+filepath.Join(other, "empty.db")); len(ps) != 0 {
-		t.Fatalf("--database must win over LATCH_DATABASE: %v", ps)
+	elsewhere := filepath.Join(other, "empty.db")
+	if r := latch(t, other, []string{envDB}, "project", "list", "--database", "sqlite:"+elsewhere); r.code != 1 || !strings.Contains(r.stderr, "no database at "+elsewhere) {
+		t.Fatalf("--database must win over LATCH_DATABASE: exit %d %q", r.code, r.stderr)
 	}
 	// LATCH_LOG_FORMAT=json makes the log JSON.
 	s.stop(t)
@@ -404,6 +412,9 @@ func TestServeDefaultsToLatchDataAndReadsTheEnvironment(t *testing.T) {
 func TestProjectCreateWorksWhileTheServerRunsAndTheServerSeesItAtOnce(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	db := "sqlite:" + filepath.Join(dir, "data", "latch.db")
 	s := startServer(t, dir, nil, "", "--database", db)
 
@@ -617,6 +628,12 @@ func TestSIGTERMLetsInFlightRequestsFinishAndExitsZero(t *testing.T) {
 	if code := s.wait(t); code != 0 {
 		t.Fatalf("exit %d after SIGTERM\nstderr: %s", code, s.stderr)
 	}
+	// The log says when shutdown began and when it ended.
+	for _, line := range []string{"latch shutting down", "latch stopped"} {
+		if !strings.Contains(s.stderr.String(), line) {
+			t.Fatalf("no %q in the log at shutdown:\n%s", line, s.stderr)
+		}
+	}
 	// The drained writes are durable.
 	if ps := listProjects(t, dir, nil, "--database", "sqlite:"+filepath.Join(dir, "latch.db")); len(ps) != 1 {
 		t.Fatalf("projects: %v", ps)
@@ -661,6 +678,7 @@ func TestOutboxShowsTheMessagesAServerQueued(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	db := "sqlite:" + filepath.Join(dir, "latch.db")
+	mustLatch(t, dir, nil, "migrate", "--database", db)
 	empty := mustLatch(t, dir, nil, "outbox", "--database", db)
 	if !strings.Contains(empty.stdout, "(the outbox is empty)") {
 		t.Fatalf("empty outbox: %q", empty.stdout)
@@ -804,7 +822,7 @@ func TestVersionAndMigrate(t *testing.T) {
 			t.Fatalf("latch %v printed %q", args, r.stdout)
 		}
 	}
-	db := "sqlite:" + filepath.Join(dir, "new", "folder", "m.db")
+	db := "sqlite:" + filepath.Join(dir, "m.db")
 	for i := 0; i < 2; i++ { // idempotent
 		if r := mustLatch(t, dir, nil, "migrate", "--database", db); !strings.Contains(r.stdout, "migrations applied") {
 			t.Fatalf("migrate #%d: %q", i+1, r.stdout)

@@ -16,17 +16,6 @@ import (
 	"github.com/latch-auth/latch/internal/latchtest"
 )
 
-// otpTextCount is how many messages to `to` the Twilio double accepted.
-func otpTextCount(l *latchtest.Latch, to string) int {
-	n := 0
-	for _, m := range l.SMS.Messages() {
-		if m.To == to {
-			n++
-		}
-	}
-	return n
-}
-
 // otpSend posts /v1/otps/<channel>/<op> (op "send" or "login_or_create"),
 // waits for the code to arrive and returns the reply and the code.
 func otpSend(t *testing.T, l *latchtest.Latch, p latchtest.Project, channel, op string, body map[string]any) (latchtest.Response, string) {
@@ -34,19 +23,16 @@ func otpSend(t *testing.T, l *latchtest.Latch, p latchtest.Project, channel, op 
 	path := "/v1/otps/" + channel + "/" + op
 	switch channel {
 	case "email":
-		addr := body["email"].(string)
-		n := mlMailCount(l, addr)
-		r := p.OK(t, http.MethodPost, path, body)
-		m := l.Mail.WaitFor(t, addr, n+1)
+		var r latchtest.Response
+		m := l.Mail.Next(t, body["email"].(string), func() { r = p.OK(t, http.MethodPost, path, body) })
 		return r, latchtest.Code(t, m.Text)
 	default:
 		to := body["phone_number"].(string)
 		if channel == "whatsapp" {
 			to = "whatsapp:" + to
 		}
-		n := otpTextCount(l, to)
-		r := p.OK(t, http.MethodPost, path, body)
-		m := l.SMS.WaitFor(t, to, n+1)
+		var r latchtest.Response
+		m := l.SMS.Next(t, to, func() { r = p.OK(t, http.MethodPost, path, body) })
 		return r, latchtest.Code(t, m.Body)
 	}
 }
@@ -232,9 +218,10 @@ func TestWhatsAppPasscode(t *testing.T) {
 func TestEmailPasscode(t *testing.T) {
 	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
 		p := l.NewProject(t, "Mailroom")
-		n := mlMailCount(l, "ned@example.com")
-		r := p.OK(t, http.MethodPost, "/v1/otps/email/login_or_create", map[string]any{"email": "ned@example.com", "create_user_as_pending": true})
-		m := l.Mail.WaitFor(t, "ned@example.com", n+1)
+		var r latchtest.Response
+		m := l.Mail.Next(t, "ned@example.com", func() {
+			r = p.OK(t, http.MethodPost, "/v1/otps/email/login_or_create", map[string]any{"email": "ned@example.com", "create_user_as_pending": true})
+		})
 		code := latchtest.Code(t, m.Text)
 		if !strings.Contains(m.Subject, "Mailroom") || !strings.Contains(m.HTML, code) {
 			t.Errorf("email: subject %q, code in HTML %v", m.Subject, strings.Contains(m.HTML, code))

@@ -210,11 +210,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 
 // DataDir is the folder of a SQLite database URL, or latch-data.
 func DataDir(database string) string {
-	for _, p := range []string{"sqlite://", "sqlite:", "file:"} {
-		if rest, ok := strings.CutPrefix(database, p); ok {
-			rest, _, _ = strings.Cut(rest, "?")
-			return filepath.Dir(rest)
-		}
+	if path, ok := sqlstore.SQLitePath(database); ok {
+		return filepath.Dir(path)
 	}
 	return "latch-data"
 }
@@ -231,7 +228,8 @@ func LoadMasterKey(b64, file, database string, create bool) ([]byte, error) {
 		}
 		return k, nil
 	}
-	if file == "" {
+	defaulted := file == ""
+	if defaulted {
 		file = filepath.Join(DataDir(database), "master.key")
 	}
 	b, err := os.ReadFile(file)
@@ -245,8 +243,10 @@ func LoadMasterKey(b64, file, database string, create bool) ([]byte, error) {
 	if !errors.Is(err, os.ErrNotExist) || !create {
 		return nil, fmt.Errorf("read master key: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return nil, err
+	if defaulted { // the data folder (latch-data/ for PostgreSQL); a given file's folder must exist
+		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+			return nil, err
+		}
 	}
 	k := secret.Bytes(secret.MasterKeySize)
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

@@ -158,9 +158,9 @@ func Test11DeliveryOutage(t *testing.T) {
 				}
 			}
 		}
-		count("email", emails, func(to string) int { return countMail(a, to) })
-		count("SMS", phones, func(to string) int { return countSMS(a, to) })
-		count("WhatsApp", whatsapps, func(to string) int { return countSMS(a, "whatsapp:"+to) })
+		count("email", emails, a.Mail.Count)
+		count("SMS", phones, a.SMS.Count)
+		count("WhatsApp", whatsapps, func(to string) int { return a.SMS.Count("whatsapp:" + to) })
 		if got := len(a.Mail.Messages()) + len(a.SMS.Messages()); got != queued {
 			t.Errorf("%d messages delivered for %d queued", got, queued)
 		}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -203,35 +202,14 @@ func newLogin(t testing.TB, p latchtest.Project) login {
 	return sessionFor(t, p, id, 60)
 }
 
-// countTo counts the messages of the node's SMTP server to addr.
-func countMail(l *latchtest.Latch, addr string) int {
-	n := 0
-	for _, m := range l.Mail.Messages() {
-		if strings.EqualFold(m.To, addr) {
-			n++
-		}
-	}
-	return n
-}
-
-// countSMS counts the messages of the Twilio double to `to`.
-func countSMS(l *latchtest.Latch, to string) int {
-	n := 0
-	for _, m := range l.SMS.Messages() {
-		if m.To == to {
-			n++
-		}
-	}
-	return n
-}
-
 // smsCode sends a passcode by SMS through node p (login_or_create) and
 // returns the phone_id and the code that arrived.
 func smsCode(t testing.TB, l *latchtest.Latch, p latchtest.Project, number string) (phoneID, code string) {
 	t.Helper()
-	n := countSMS(l, number)
-	r := ok(t, p, http.MethodPost, "/v1/otps/sms/login_or_create", map[string]any{"phone_number": number})
-	msg := l.SMS.WaitFor(t, number, n+1)
+	var r resp
+	msg := l.SMS.Next(t, number, func() {
+		r = ok(t, p, http.MethodPost, "/v1/otps/sms/login_or_create", map[string]any{"phone_number": number})
+	})
 	return r.Str("phone_id"), latchtest.Code(t, msg.Body)
 }
 

@@ -382,7 +382,7 @@ func testOutage(t *testing.T, blackHole bool, outage, bound time.Duration) {
 		if o.kind == "send" && o.status == http.StatusOK {
 			sends++
 			l.Mail.WaitFor(t, o.addr, 1)
-			if n := countMail(l, o.addr); n != 1 {
+			if n := l.Mail.Count(o.addr); n != 1 {
 				t.Errorf("%s got %d messages", o.addr, n)
 			}
 		}

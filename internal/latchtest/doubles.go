@@ -162,8 +162,31 @@ func (m *MailServer) Messages() []Mail {
 	return append([]Mail(nil), m.msgs...)
 }
 
+// Count is how many messages to the address have arrived so far.
+func (m *MailServer) Count(to string) int {
+	n := 0
+	for _, msg := range m.Messages() {
+		if strings.EqualFold(msg.To, to) {
+			n++
+		}
+	}
+	return n
+}
+
+// Next runs send and returns the first message to the address that arrived
+// after send began. It counts before sending, so a message that arrives
+// before send returns is not missed (waiting for count+1 after the send
+// would wait for a message that never comes).
+func (m *MailServer) Next(t testing.TB, to string, send func()) Mail {
+	t.Helper()
+	n := m.Count(to)
+	send()
+	return m.WaitFor(t, to, n+1)
+}
+
 // WaitFor waits (up to 10 s of real time, for the background sender) for
-// the n-th message (1-based) to the address and returns it.
+// the n-th message (1-based) to the address and returns it. n counts from
+// the first message; for "the next one", use Next.
 func (m *MailServer) WaitFor(t testing.TB, to string, n int) Mail {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
@@ -313,8 +336,30 @@ func (d *TwilioDouble) Messages() []SMS {
 	return append([]SMS(nil), d.msgs...)
 }
 
+// Count is how many messages to `to` (give "whatsapp:+1…" for WhatsApp)
+// the double accepted so far.
+func (d *TwilioDouble) Count(to string) int {
+	n := 0
+	for _, m := range d.Messages() {
+		if m.To == to {
+			n++
+		}
+	}
+	return n
+}
+
+// Next runs send and returns the first message to `to` that arrived after
+// send began; it counts before sending (see MailServer.Next).
+func (d *TwilioDouble) Next(t testing.TB, to string, send func()) SMS {
+	t.Helper()
+	n := d.Count(to)
+	send()
+	return d.WaitFor(t, to, n+1)
+}
+
 // WaitFor waits (up to 10 s) for the n-th message (1-based) to `to` (give
-// "whatsapp:+1…" for WhatsApp) and returns it.
+// "whatsapp:+1…" for WhatsApp) and returns it. n counts from the first
+// message; for "the next one", use Next.
 func (d *TwilioDouble) WaitFor(t testing.TB, to string, n int) SMS {
 	t.Helper()
 	deadline := time.After(10 * time.Second)

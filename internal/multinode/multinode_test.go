@@ -46,21 +46,11 @@ type login struct {
 // it from the SMTP server and redeems it on node `redeem`.
 func magicLinkLogin(t *testing.T, c *cluster, p latchtest.Project, send, redeem int, email string) login {
 	t.Helper()
-	c.on(p, send).OK(t, http.MethodPost, "/v1/magic_links/email/login_or_create", map[string]any{"email": email})
-	tok := latchtest.LinkToken(t, c.Mail.WaitFor(t, email, countMail(c, email)+1))
+	tok := latchtest.LinkToken(t, c.Mail.Next(t, email, func() {
+		c.on(p, send).OK(t, http.MethodPost, "/v1/magic_links/email/login_or_create", map[string]any{"email": email})
+	}))
 	r := c.on(p, redeem).OK(t, http.MethodPost, "/v1/magic_links/authenticate", map[string]any{"token": tok, "session_duration_minutes": 60})
 	return login{UserID: r.Str("user_id"), SessionID: r.Str("session.session_id"), Token: r.Str("session_token"), JWT: r.Str("session_jwt")}
-}
-
-// countMail counts messages to email that arrived so far.
-func countMail(c *cluster, email string) int {
-	n := 0
-	for _, m := range c.Mail.Messages() {
-		if strings.EqualFold(m.To, email) {
-			n++
-		}
-	}
-	return n
 }
 
 // sessionCount is how many live sessions the user has, read on node i.

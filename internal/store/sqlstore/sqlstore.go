@@ -75,7 +75,7 @@ var _ store.Store = (*DB)(nil)
 // pool_max_conn_idle_time (Go durations); other parameters go to pgx, which
 // sends the ones it does not know (search_path, …) to the server.
 //
-// For SQLite the parent folder is created when missing; "sqlite::memory:"
+// For SQLite the file's folder must exist; "sqlite::memory:"
 // is a private in-memory database on one connection, for tests. Open does
 // not migrate; call Migrate.
 func Open(ctx context.Context, rawURL string) (*DB, error) {
@@ -98,6 +98,21 @@ func redact(raw string) string {
 	return u.Redacted()
 }
 
+// SQLitePath is the file of a SQLite database URL (sqlite:PATH,
+// sqlite://PATH, file:PATH or file://PATH; a ?query is dropped). ok is
+// false for other URLs and for sqlite::memory:.
+func SQLitePath(rawURL string) (path string, ok bool) {
+	path, _, _ = strings.Cut(rawURL, "?")
+	for _, p := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
+		if rest, found := strings.CutPrefix(path, p); found && rest != "" && rest != ":memory:" {
+			return rest, true
+		} else if found {
+			return "", false
+		}
+	}
+	return "", false
+}
+
 func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
 	path := rawURL
 	for _, p := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
@@ -115,9 +130,11 @@ func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
 	}
 	memory := path == ":memory:"
 	if !memory {
-		if dir := filepath.Dir(path); dir != "" && dir != "." {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return nil, fmt.Errorf("sqlstore: create database folder: %w", err)
+		// A mistyped path is not created with all its folders: the folder
+		// must exist.
+		if dir := filepath.Dir(path); dir != "." {
+			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+				return nil, fmt.Errorf("sqlstore: the folder %s of the SQLite database %s does not exist", dir, path)
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,6 +140,9 @@ func TestTwoHandlesOnOneSQLiteFileBothWrite(t *testing.T) {
 
 func TestOpenAcceptsTheSQLiteURLForms(t *testing.T) {
 	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "a", "b"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	for _, url := range []string{
 		"sqlite:" + filepath.Join(dir, "a", "b", "one.db"),
 		"sqlite://" + filepath.Join(dir, "two.db"),
@@ -160,6 +164,32 @@ func TestOpenAcceptsTheSQLiteURLForms(t *testing.T) {
 	}
 	if _, err := sqlstore.Open(context.Background(), "mysql://localhost/x"); err == nil {
 		t.Fatal("Open accepted a mysql URL")
+	}
+	// A mistyped folder is refused, not created.
+	missing := filepath.Join(dir, "typo", "four.db")
+	if _, err := sqlstore.Open(context.Background(), "sqlite:"+missing); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("Open in a missing folder: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Open created the folder %s: %v", filepath.Dir(missing), err)
+	}
+}
+
+func TestSQLitePathNamesTheFileOfEachURLForm(t *testing.T) {
+	for url, want := range map[string]string{
+		"sqlite:data/l.db":      "data/l.db",
+		"sqlite://data/l.db":    "data/l.db",
+		"file:data/l.db":        "data/l.db",
+		"file://data/l.db":      "data/l.db",
+		"sqlite:/abs/l.db?_x=1": "/abs/l.db",
+		"sqlite::memory:":       "",
+		"postgres://h/db":       "",
+		"sqlite:":               "",
+	} {
+		got, ok := sqlstore.SQLitePath(url)
+		if got != want || ok != (want != "") {
+			t.Errorf("SQLitePath(%q) = %q, %v; want %q", url, got, ok, want)
+		}
 	}
 }
 
