@@ -1,11 +1,11 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"time"
 
-	"github.com/latch-auth/latch/internal/keys"
 	"github.com/latch-auth/latch/internal/store"
 )
 
@@ -17,64 +17,105 @@ import (
 // back a token it signed a moment ago, but only for a byte-identical
 // payload: the same token signing would produce.)
 func (s *Service) sessionJWT(ctx context.Context, p store.Project, sess store.Session) (string, error) {
-	jwt, _, err := s.keys.Sign(ctx, p.ID, jwtClaims(p, sess, sess.LastAccessedAt))
+	payload, err := jwtPayload(p, sess, sess.LastAccessedAt)
+	if err != nil {
+		return "", err
+	}
+	jwt, _, err := s.keys.SignPayload(ctx, p.ID, payload)
 	return jwt, err
 }
 
-// jwtClaims is the payload of a session JWT (Stytch: https://stytch.com/docs/api/session-object; CONTRACT-NOTES.md).
-func jwtClaims(p store.Project, sess store.Session, iat time.Time) map[string]any {
+// jwtClaims are a session JWT's registered claims and Stytch's session
+// claim (https://stytch.com/docs/api/session-object); the session's custom
+// claims sit beside them at the top level (jwtPayload).
+type jwtClaims struct {
+	Aud     []string     `json:"aud"`
+	Iss     string       `json:"iss"`
+	Sub     string       `json:"sub"`
+	Iat     int64        `json:"iat"`
+	Nbf     int64        `json:"nbf"`
+	Exp     int64        `json:"exp"`
+	Session sessionClaim `json:"https://stytch.com/session"` // keys.SessionClaim
+}
+
+// sessionClaim is the session as the answer's session object has it, with
+// "id" for "session_id" and without user_id (the JWT's sub) and
+// custom_claims (top level).
+type sessionClaim struct {
+	ID             string        `json:"id"`
+	StartedAt      string        `json:"started_at"`
+	LastAccessedAt string        `json:"last_accessed_at"`
+	ExpiresAt      string        `json:"expires_at"`
+	Attributes     attributes    `json:"attributes"`
+	Factors        []factorClaim `json:"authentication_factors"`
+	Roles          []string      `json:"roles"`
+}
+
+type attributes struct {
+	IPAddress string `json:"ip_address"`
+	UserAgent string `json:"user_agent"`
+}
+
+type factorClaim struct {
+	Type                      string                           `json:"type"`
+	DeliveryMethod            string                           `json:"delivery_method"`
+	LastAuthenticatedAt       string                           `json:"last_authenticated_at"`
+	CreatedAt                 string                           `json:"created_at"`
+	UpdatedAt                 string                           `json:"updated_at"`
+	EmailFactor               *store.EmailFactor               `json:"email_factor,omitempty"`
+	PhoneNumberFactor         *store.PhoneNumberFactor         `json:"phone_number_factor,omitempty"`
+	EmbeddableMagicLinkFactor *store.EmbeddableMagicLinkFactor `json:"embeddable_magic_link_factor,omitempty"`
+}
+
+// jwtPayload is the payload of a session JWT issued at iat: exp is
+// min(iat + 5 minutes, the session's expiry) (open question 4: the JWT
+// never outlives its session), and the session's custom claims, a JSON
+// object whose names mergeClaims has kept clear of the registered and
+// Stytch claims, are spliced in as they are stored, so their values come
+// out exactly as the answer's custom_claims.
+func jwtPayload(p store.Project, sess store.Session, iat time.Time) ([]byte, error) {
 	exp := iat.Add(JWTLifetime)
 	if sess.ExpiresAt.Before(exp) {
-		// Open question 4: the JWT never outlives its session.
 		exp = sess.ExpiresAt
 	}
-	factors := make([]map[string]any, 0, len(sess.Factors))
+	c := jwtClaims{
+		Aud: []string{p.ID}, Iss: "stytch.com/" + p.ID, Sub: sess.UserID,
+		Iat: iat.Unix(), Nbf: iat.Unix(), Exp: exp.Unix(),
+		Session: sessionClaim{
+			ID: sess.ID, StartedAt: Timestamp(sess.StartedAt), LastAccessedAt: Timestamp(sess.LastAccessedAt),
+			ExpiresAt:  Timestamp(sess.ExpiresAt),
+			Attributes: attributes{IPAddress: sess.IPAddress, UserAgent: sess.UserAgent},
+			Factors:    make([]factorClaim, 0, len(sess.Factors)),
+			Roles:      sess.Roles,
+		},
+	}
+	if c.Session.Roles == nil {
+		c.Session.Roles = []string{}
+	}
 	for _, f := range sess.Factors {
-		m := map[string]any{
-			"type":                  f.Type,
-			"delivery_method":       f.DeliveryMethod,
-			"last_authenticated_at": Timestamp(f.LastAuthenticatedAt),
-			"created_at":            Timestamp(f.CreatedAt),
-			"updated_at":            Timestamp(f.UpdatedAt),
-		}
-		if f.EmailFactor != nil {
-			m["email_factor"] = f.EmailFactor
-		}
-		if f.PhoneNumberFactor != nil {
-			m["phone_number_factor"] = f.PhoneNumberFactor
-		}
-		if f.EmbeddableMagicLinkFactor != nil {
-			m["embeddable_magic_link_factor"] = f.EmbeddableMagicLinkFactor
-		}
-		factors = append(factors, m)
+		c.Session.Factors = append(c.Session.Factors, factorClaim{
+			Type: f.Type, DeliveryMethod: f.DeliveryMethod, LastAuthenticatedAt: Timestamp(f.LastAuthenticatedAt),
+			CreatedAt: Timestamp(f.CreatedAt), UpdatedAt: Timestamp(f.UpdatedAt),
+			EmailFactor: f.EmailFactor, PhoneNumberFactor: f.PhoneNumberFactor, EmbeddableMagicLinkFactor: f.EmbeddableMagicLinkFactor,
+		})
 	}
-	claims := map[string]any{}
-	var custom map[string]any
-	if len(sess.CustomClaims) > 0 && json.Unmarshal(sess.CustomClaims, &custom) == nil {
-		for k, v := range custom {
-			claims[k] = v
-		}
+	out, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
 	}
-	roles := sess.Roles
-	if roles == nil {
-		roles = []string{}
+	custom := bytes.TrimSpace(sess.CustomClaims)
+	if len(custom) < 2 || custom[0] != '{' || custom[len(custom)-1] != '}' {
+		return out, nil
 	}
-	claims["aud"] = []string{p.ID}
-	claims["iss"] = "stytch.com/" + p.ID
-	claims["sub"] = sess.UserID
-	claims["iat"] = iat.Unix()
-	claims["nbf"] = iat.Unix()
-	claims["exp"] = exp.Unix()
-	claims[keys.SessionClaim] = map[string]any{
-		"id":                     sess.ID,
-		"started_at":             Timestamp(sess.StartedAt),
-		"last_accessed_at":       Timestamp(sess.LastAccessedAt),
-		"expires_at":             Timestamp(sess.ExpiresAt),
-		"attributes":             map[string]string{"ip_address": sess.IPAddress, "user_agent": sess.UserAgent},
-		"authentication_factors": factors,
-		"roles":                  roles,
+	inner := bytes.TrimSpace(custom[1 : len(custom)-1])
+	if len(inner) == 0 {
+		return out, nil
 	}
-	return claims
+	// {"aud":…,"https://stytch.com/session":{…}} + {"plan":"gold"} →
+	// {"aud":…,"https://stytch.com/session":{…},"plan":"gold"}
+	out = append(out[:len(out)-1], ',')
+	out = append(out, inner...)
+	return append(out, '}'), nil
 }
 
 // Timestamp is how every time Latch answers with is written: RFC 3339 in

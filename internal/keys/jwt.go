@@ -68,6 +68,12 @@ func (k *Keys) Sign(ctx context.Context, projectID string, claims any) (token, k
 	if err != nil {
 		return "", "", fmt.Errorf("keys: encode claims: %w", err)
 	}
+	return k.SignPayload(ctx, projectID, payload)
+}
+
+// SignPayload is Sign for claims already encoded: payload must be a JSON
+// object (it is signed as it is).
+func (k *Keys) SignPayload(ctx context.Context, projectID string, payload []byte) (token, kid string, err error) {
 	if len(payload) == 0 || payload[0] != '{' {
 		return "", "", fmt.Errorf("keys: claims must be a JSON object, got %.20s", payload)
 	}
