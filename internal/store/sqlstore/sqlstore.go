@@ -102,29 +102,27 @@ func redact(raw string) string {
 // sqlite://PATH, file:PATH or file://PATH; a ?query is dropped). ok is
 // false for other URLs and for sqlite::memory:.
 func SQLitePath(rawURL string) (path string, ok bool) {
-	path, _, _ = strings.Cut(rawURL, "?")
+	path, _, ok = parseSQLiteURL(rawURL)
+	if !ok || path == "" || path == ":memory:" {
+		return "", false
+	}
+	return path, true
+}
+
+// parseSQLiteURL splits a SQLite URL into its path and its query: the one
+// place the forms SQLitePath lists are read.
+func parseSQLiteURL(rawURL string) (path, query string, ok bool) {
 	for _, p := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
-		if rest, found := strings.CutPrefix(path, p); found && rest != "" && rest != ":memory:" {
-			return rest, true
-		} else if found {
-			return "", false
+		if rest, found := strings.CutPrefix(rawURL, p); found {
+			path, query, _ = strings.Cut(rest, "?")
+			return path, query, true
 		}
 	}
-	return "", false
+	return "", "", false
 }
 
 func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
-	path := rawURL
-	for _, p := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
-		if strings.HasPrefix(path, p) {
-			path = strings.TrimPrefix(path, p)
-			break
-		}
-	}
-	var extra string
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path, extra = path[:i], path[i+1:]
-	}
+	path, extra, _ := parseSQLiteURL(rawURL)
 	if path == "" {
 		return nil, fmt.Errorf("sqlstore: empty sqlite path in %q", rawURL)
 	}
