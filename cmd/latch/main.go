@@ -25,7 +25,6 @@ import (
 	"github.com/latch-auth/latch/internal/deliver"
 	"github.com/latch-auth/latch/internal/keys"
 	"github.com/latch-auth/latch/internal/secret"
-	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/store/sqlstore"
 )
 
@@ -473,7 +472,7 @@ func rotateSecret(args []string, stdout io.Writer) error {
 	defer a.Close()
 	ctx := context.Background()
 	if *revoke != "" {
-		if err := a.Store.DeleteProjectSecret(ctx, *id, *revoke); err != nil {
+		if err := a.Service.RevokeSecret(ctx, *id, *revoke); err != nil {
 			return fmt.Errorf("revoke %s: %w", *revoke, err)
 		}
 		fmt.Fprintln(stdout, "revoked", *revoke)
@@ -520,26 +519,24 @@ func redirectURLsVerb(verb string, args []string, stdout io.Writer) error {
 	if _, err := st.GetProject(ctx, *id); err != nil {
 		return fmt.Errorf("project %q: %w", *id, err)
 	}
+	svc := auth.New(auth.Config{Store: st}) // redirect URLs need no keys
 	switch verb {
 	case "add":
 		for _, u := range c.args() {
-			if err := auth.ValidateRedirectURL(u); err != nil {
-				return err
-			}
-			if err := st.AddRedirectURL(ctx, store.RedirectURL{ProjectID: *id, URL: u, CreatedAt: time.Now().UTC()}); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+			if err := svc.AddRedirectURL(ctx, *id, u); err != nil {
 				return err
 			}
 			fmt.Fprintln(stdout, "added", u)
 		}
 	case "remove":
 		for _, u := range c.args() {
-			if err := st.DeleteRedirectURL(ctx, *id, u); err != nil {
+			if err := svc.RemoveRedirectURL(ctx, *id, u); err != nil {
 				return fmt.Errorf("remove %s: %w", u, err)
 			}
 			fmt.Fprintln(stdout, "removed", u)
 		}
 	case "list":
-		us, err := st.ListRedirectURLs(ctx, *id)
+		us, err := svc.RedirectURLs(ctx, *id)
 		if err != nil {
 			return err
 		}

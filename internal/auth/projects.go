@@ -91,6 +91,38 @@ func (s *Service) AddSecret(ctx context.Context, projectID string) (id, sec stri
 	return ps.ID, sec, nil
 }
 
+// RevokeSecret deletes one of a project's secrets: every node refuses it
+// from its next request (secrets are read on every request).
+func (s *Service) RevokeSecret(ctx context.Context, projectID, secretID string) error {
+	return s.store.DeleteProjectSecret(ctx, projectID, secretID)
+}
+
+// AddRedirectURL allows u for the project's magic links, after
+// ValidateRedirectURL; one already allowed is not an error. The first URL
+// a project was given is its default, so URLs keep the time they were added
+// to the millisecond.
+func (s *Service) AddRedirectURL(ctx context.Context, projectID, u string) error {
+	if err := ValidateRedirectURL(u); err != nil {
+		return err
+	}
+	err := s.store.AddRedirectURL(ctx, store.RedirectURL{ProjectID: projectID, URL: u, CreatedAt: s.now().UTC()})
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return nil
+	}
+	return err
+}
+
+// RemoveRedirectURL disallows u for the project's magic links.
+func (s *Service) RemoveRedirectURL(ctx context.Context, projectID, u string) error {
+	return s.store.DeleteRedirectURL(ctx, projectID, u)
+}
+
+// RedirectURLs lists the project's allowed redirect URLs, the default (the
+// oldest) first.
+func (s *Service) RedirectURLs(ctx context.Context, projectID string) ([]store.RedirectURL, error) {
+	return s.store.ListRedirectURLs(ctx, projectID)
+}
+
 // AuthenticateProject checks HTTP Basic credentials. The secret must be one
 // of the project's, and its environment must match the project id's: a
 // test id with a live secret, or the reverse, fails. Every failure is the
