@@ -129,4 +129,3 @@ func deref(p *int) any {
 	}
 	return *p
 }
-
