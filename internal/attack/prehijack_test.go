@@ -54,7 +54,7 @@ var attachChannels = []attachChannel{
 		name: "magic link", send: "/v1/magic_links/email/send", signup: "/v1/magic_links/email/login_or_create",
 		field: "email", idName: "email_id", filter: "email_address", notFound: "email_not_found", dup: "duplicate_email",
 		addr:    func(*testing.T) string { return email("victim") },
-		receive: mailSecret(true), count: countMail,
+		receive: mailSecret(true), count: func(l *latchtest.Latch, addr string) int { return l.Mail.Count(addr) },
 		authenticate: func(t *testing.T, p latchtest.Project, token, _ string) resp {
 			return do(t, p, http.MethodPost, "/v1/magic_links/authenticate", map[string]any{"token": token, "session_duration_minutes": 60})
 		},
@@ -66,14 +66,14 @@ var attachChannels = []attachChannel{
 		name: "email passcode", send: "/v1/otps/email/send", signup: "/v1/otps/email/login_or_create",
 		field: "email", idName: "email_id", filter: "email_address", notFound: "email_not_found", dup: "duplicate_email",
 		addr:    func(*testing.T) string { return email("victim") },
-		receive: mailSecret(false), count: countMail, authenticate: otpAuthenticate,
+		receive: mailSecret(false), count: func(l *latchtest.Latch, addr string) int { return l.Mail.Count(addr) }, authenticate: otpAuthenticate,
 		by: func(a login) map[string]any { return map[string]any{"session_jwt": a.JWT, "expiration_minutes": 10} },
 	},
 	{
 		name: "SMS passcode", send: "/v1/otps/sms/send", signup: "/v1/otps/sms/login_or_create",
 		field: "phone_number", idName: "phone_id", filter: "phone_number", notFound: "phone_number_not_found", dup: "duplicate_phone_number",
 		addr:    func(t *testing.T) string { return phone(t) },
-		receive: textSecret(""), count: countSMS, authenticate: otpAuthenticate,
+		receive: textSecret(""), count: func(l *latchtest.Latch, to string) int { return l.SMS.Count(to) }, authenticate: otpAuthenticate,
 		by: func(a login) map[string]any { return map[string]any{"session_token": a.Token} },
 	},
 	{
@@ -81,7 +81,7 @@ var attachChannels = []attachChannel{
 		field: "phone_number", idName: "phone_id", filter: "phone_number", notFound: "phone_number_not_found", dup: "duplicate_phone_number",
 		addr:         func(t *testing.T) string { return phone(t) },
 		receive:      textSecret("whatsapp:"),
-		count:        func(l *latchtest.Latch, addr string) int { return countSMS(l, "whatsapp:"+addr) },
+		count:        func(l *latchtest.Latch, addr string) int { return l.SMS.Count("whatsapp:" + addr) },
 		authenticate: otpAuthenticate,
 		by:           func(a login) map[string]any { return map[string]any{"user_id": a.UserID} },
 	},

@@ -18,8 +18,8 @@ func (s *Service) checkLock(u store.User) error {
 // succeed runs inside a successful authentication's transaction: a pending
 // user becomes active and the consecutive-failure count starts over.
 func (s *Service) succeed(ctx context.Context, tx store.Store, u store.User) error {
-	if u.Status == "pending" {
-		u.Status = "active"
+	if u.Status == store.UserPending {
+		u.Status = store.UserActive
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
 		}

@@ -27,14 +27,6 @@ const (
 
 var emailLocales = []string{"", "en", "es", "fr", "pt-br"}
 
-// Sandbox magic-link tokens (Stytch: https://stytch.com/docs/guides/testing/sandbox-values), test projects only.
-const (
-	sandboxLinkOK       = "DOYoip3rvIMMW5lgItikFK-Ak1CfMsgjuiCyI7uuU94="
-	sandboxLinkUsed     = "3pzjQpgksDlGKWEwUq2Up--hCHC_0oamfLHyfspKDFU="
-	sandboxLinkNotFound = "CprTtwhnRNiMBiUS2jSLcWYrfuO2POeBNdo5HhW6qTM="
-	SandboxUserID       = "user-test-e3795c81-f849-4167-bfda-e4a6e9c280fd"
-	sandboxEmailID      = "email-test-81bf03a8-86e1-4d95-bd44-bb3495224953"
-)
 
 // EmailLinkRequest is login_or_create and send.
 type EmailLinkRequest struct {
@@ -149,7 +141,7 @@ func (s *Service) emailLink(ctx context.Context, p store.Project, r EmailLinkReq
 		u := target.user
 		email := store.Email{ID: target.methodID, Address: addr}
 		kind, url, ttl, noDefault := store.MagicLinkLogin, r.LoginMagicLinkURL, loginTTL, ErrNoLoginRedirect
-		if created || u.Status == "pending" {
+		if created || u.Status == store.UserPending {
 			kind, url, ttl, noDefault = store.MagicLinkSignup, r.SignupMagicLinkURL, signupTTL, ErrNoSignupRedirect
 		}
 		link := linkToSend{userID: u.ID, email: email, kind: kind, given: url, noDefault: noDefault,
@@ -315,7 +307,7 @@ func (s *Service) Invite(ctx context.Context, p store.Project, r InviteRequest) 
 	err = s.store.InTx(ctx, func(tx store.Store) error {
 		u, err := tx.GetUserByEmail(ctx, p.ID, addr)
 		switch {
-		case err == nil && u.Status != "pending":
+		case err == nil && u.Status != store.UserPending:
 			return ErrDuplicateEmail
 		case errors.Is(err, store.ErrNotFound):
 			u = s.newUser(p, true)
@@ -358,7 +350,7 @@ func (s *Service) RevokeInvite(ctx context.Context, p store.Project, email strin
 		return err
 	}
 	u, err := s.store.GetUserByEmail(ctx, p.ID, addr)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Status != "pending") {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Status != store.UserPending) {
 		return ErrEmailNotFound
 	}
 	if err != nil {

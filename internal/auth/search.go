@@ -149,7 +149,7 @@ func parseSearchQuery(sq *SearchQuery) (store.UserQuery, error) {
 			f.After, f.Before = &ga, &lb
 		case "status":
 			var st string
-			if err := json.Unmarshal(v, &st); err != nil || (st != "active" && st != "pending") {
+			if err := json.Unmarshal(v, &st); err != nil || (st != store.UserActive && st != store.UserPending) {
 				return q, (&Error{Status: 400, Type: "user_search_invalid_status"}).With("status must be active or pending.")
 			}
 			f.Strings = []string{st}

@@ -79,9 +79,9 @@ func (s *Service) CreateUser(ctx context.Context, p store.Project, r CreateUserR
 }
 
 func (s *Service) newUser(p store.Project, pending bool) store.User {
-	status := "active"
+	status := store.UserActive
 	if pending {
-		status = "pending"
+		status = store.UserPending
 	}
 	return store.User{
 		ID: secret.ID("user", p.Live), ProjectID: p.ID, Status: status,
@@ -302,9 +302,3 @@ func userNotFound(id string) error {
 	return ErrUserNotFound.With("No user has this external_id (a value not of the form user-test-… or user-live-… is an external_id).")
 }
 
-// Sandbox values (Stytch: https://stytch.com/docs/guides/testing/sandbox-values): test projects only.
-const (
-	SandboxEmail = "sandbox@stytch.com"
-	SandboxPhone = "+10000000000"
-	SandboxCode  = "000000"
-)

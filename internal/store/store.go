@@ -47,6 +47,13 @@ type Project struct {
 	ProjectSendsPerMinute   int
 }
 
+// A user's status (Stytch's user object: "active" or "pending", a user
+// invited or created pending whose first login has not happened yet).
+const (
+	UserActive  = "active"
+	UserPending = "pending"
+)
+
 // SessionRead is what GetSessionWithUser reads at once.
 type SessionRead struct {
 	Session Session
@@ -74,7 +81,7 @@ type User struct {
 	ID                string
 	ProjectID         string
 	ExternalID        string // "" when unset
-	Status            string // "active" | "pending"
+	Status            string // UserActive | UserPending
 	FirstName         string
 	MiddleName        string
 	LastName          string
