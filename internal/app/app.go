@@ -50,6 +50,7 @@ type Config struct {
 	Logger *slog.Logger
 
 	JanitorInterval time.Duration // default 1 min
+	SearchTimeout   time.Duration // bounds one users/search; default auth.DefaultSearchTimeout
 }
 
 // App is a running Latch.
@@ -117,7 +118,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			a.Sender.WhatsApp = tw
 		}
 	}
-	a.Service = auth.New(auth.Config{Store: db, Keys: a.Keys, Ring: ring, Now: cfg.Now, Notify: a.Sender.Notify, Logger: cfg.Logger})
+	a.Service = auth.New(auth.Config{Store: db, Keys: a.Keys, Ring: ring, Now: cfg.Now, Notify: a.Sender.Notify, Logger: cfg.Logger, SearchTimeout: cfg.SearchTimeout})
 	a.Handler = api.New(a.Service, cfg.Logger)
 	delivered := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "latch_outbox_deliveries_total", Help: "Outbox delivery attempts by channel and result.",

@@ -28,6 +28,10 @@ type Service struct {
 	jwts   *bounded.Map[string, cachedJWT]
 	// projects caches project rows by id (cachedProject values).
 	projects sync.Map
+	// searches caps the searches in flight per project; searchTimeout
+	// bounds each.
+	searches      searchGate
+	searchTimeout time.Duration
 }
 
 // Config wires a Service.
@@ -38,6 +42,8 @@ type Config struct {
 	Now    func() time.Time // the clock; time.Now when nil
 	Notify func()           // wakes the outbox sender after a message is queued
 	Logger *slog.Logger
+	// SearchTimeout bounds one users/search; DefaultSearchTimeout when 0.
+	SearchTimeout time.Duration
 }
 
 // New returns a Service.
@@ -53,6 +59,10 @@ func New(c Config) *Service {
 		s.log = slog.Default()
 	}
 	s.jwts = newJWTCache()
+	s.searchTimeout = c.SearchTimeout
+	if s.searchTimeout <= 0 {
+		s.searchTimeout = DefaultSearchTimeout
+	}
 	return s
 }
 

@@ -72,6 +72,8 @@ type Options struct {
 	SMS       *TwilioDouble // shared Twilio double; nil = a new one
 	// NoDelivery leaves SMTP and Twilio unconfigured (the dev outbox).
 	NoDelivery bool
+	// SearchTimeout bounds one users/search (app.Config.SearchTimeout).
+	SearchTimeout time.Duration
 }
 
 // Latch is one running node.
@@ -104,7 +106,7 @@ func Start(t testing.TB, o Options) *Latch {
 	}
 	l := &Latch{Clock: o.Clock, Database: o.Database, MasterKey: o.MasterKey, Logs: &LockedBuffer{}}
 	cfg := app.Config{
-		Database: o.Database, MasterKey: o.MasterKey, Now: o.Clock.Now,
+		Database: o.Database, MasterKey: o.MasterKey, Now: o.Clock.Now, SearchTimeout: o.SearchTimeout,
 		Logger: slog.New(slog.NewTextHandler(l.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if !o.NoDelivery {
