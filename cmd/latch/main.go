@@ -114,6 +114,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	twFrom := c.fs.String("twilio-from", "", "Twilio sender number for SMS, E.164")
 	twWA := c.fs.String("twilio-whatsapp-from", "", "Twilio sender number for WhatsApp, E.164")
 	logFormat := c.fs.String("log-format", "text", "log format: text or json")
+	metricsAddr := c.fs.String("metrics-addr", "127.0.0.1:9090", "address of the Prometheus metrics listener (GET /metrics), apart from the API's; empty = no metrics")
+	maxConns := c.fs.Int("max-connections", 1024, "most API connections open at once; more wait in the kernel's backlog (0 = no cap)")
 	if err := c.parse(args); err != nil {
 		return err
 	}
@@ -130,7 +132,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Database: *db, MasterKey: *mk, MasterKeyFile: *mkFile,
 		SMTPURL: *smtpURL, EmailFrom: *from,
 		TwilioURL: *twURL, TwilioAccountSID: *twSID, TwilioAuthToken: *twToken, TwilioFrom: *twFrom, TwilioWhatsAppFrom: *twWA,
-		Logger: logger,
+		Logger: logger, MaxConnections: *maxConns,
 	})
 	if err != nil {
 		return err
@@ -140,12 +142,23 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var mln net.Listener
+	if *metricsAddr != "" {
+		if mln, err = net.Listen("tcp", *metricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics listener (--metrics-addr): %w", err)
+		}
+	}
 	if err := firstProject(ctx, a, stdout, baseURL(ln.Addr())); err != nil {
 		ln.Close()
 		return err
 	}
-	logger.Info("latch listening", "addr", ln.Addr().String(), "database", a.Store.Backend(), "version", version)
-	return a.Serve(ctx, ln)
+	attrs := []any{"addr", ln.Addr().String(), "database", a.Store.Backend(), "version", version, "max_connections", *maxConns}
+	if mln != nil {
+		attrs = append(attrs, "metrics_addr", mln.Addr().String())
+	}
+	logger.Info("latch listening", attrs...)
+	return a.ServeWithMetrics(ctx, ln, mln)
 }
 
 // baseURL is the URL a local curl reaches the listener at.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/latch-auth/latch/internal/auth"
@@ -25,8 +26,12 @@ const (
 
 // requestInfo is filled by handlers for the request's log line.
 type requestInfo struct {
-	err     error
-	project string
+	start    time.Time
+	status   int // written; 0 while nothing is
+	err      error
+	project  string
+	pattern  string // the route matched
+	panicked bool
 }
 
 func requestID(r *http.Request) string {
