@@ -54,7 +54,7 @@ type Config struct {
 	// MaxConnections caps the API listener's open connections (0 = no
 	// cap); past it, new connections wait in the kernel's backlog.
 	MaxConnections int
-	SearchTimeout   time.Duration // bounds one users/search; default auth.DefaultSearchTimeout
+	SearchTimeout  time.Duration // bounds one users/search; default auth.DefaultSearchTimeout
 }
 
 // App is a running Latch.

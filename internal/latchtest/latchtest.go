@@ -80,17 +80,17 @@ type Options struct {
 
 // Latch is one running node.
 type Latch struct {
-	URL       string
+	URL string
 	// MetricsURL is the base URL of the node's metrics listener.
 	MetricsURL string
-	App       *app.App
-	Clock     *Clock
-	Mail      *MailServer
-	SMS       *TwilioDouble
-	Database  string
-	MasterKey string
-	Logs      *LockedBuffer
-	stop      func()
+	App        *app.App
+	Clock      *Clock
+	Mail       *MailServer
+	SMS        *TwilioDouble
+	Database   string
+	MasterKey  string
+	Logs       *LockedBuffer
+	stop       func()
 }
 
 // Start runs a Latch node until the test ends.

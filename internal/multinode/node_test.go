@@ -57,9 +57,9 @@ type node struct {
 	Name       string
 	URL        string
 	MetricsURL string
-	cmd  *exec.Cmd
-	logs *latchtest.LockedBuffer
-	done chan struct{} // closed when the process has exited
+	cmd        *exec.Cmd
+	logs       *latchtest.LockedBuffer
+	done       chan struct{} // closed when the process has exited
 }
 
 // startCluster starts n nodes at the same time (so their migrations race)
