@@ -123,7 +123,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if *logFormat == "json" {
 		h = slog.NewJSONHandler(stderr, nil)
 	}
-	logger := slog.New(h)
+	logger := slog.New(app.RedactSecrets(h))
 	slog.SetDefault(logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -153,12 +153,32 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		ln.Close()
 		return err
 	}
+	if err := warnUndeliverable(ctx, a, logger); err != nil {
+		ln.Close()
+		return err
+	}
 	attrs := []any{"addr", ln.Addr().String(), "database", a.Store.Backend(), "version", version, "max_connections", *maxConns}
 	if mln != nil {
 		attrs = append(attrs, "metrics_addr", mln.Addr().String())
 	}
 	logger.Info("latch listening", attrs...)
 	return a.ServeWithMetrics(ctx, ln, mln)
+}
+
+// warnUndeliverable warns, once a channel, when live projects exist and the
+// channel has no transport: their sends on it are refused (fail closed).
+func warnUndeliverable(ctx context.Context, a *app.App, logger *slog.Logger) error {
+	missing, err := a.UndeliverableChannels(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ch := range []string{"email", "sms", "whatsapp"} {
+		if ids := missing[ch]; len(ids) > 0 {
+			logger.Warn("live projects cannot send "+ch+": no transport configured; their "+ch+" sends are refused with 503 "+ch+"_delivery_not_configured",
+				"channel", ch, "live_projects", len(ids), "project_ids", strings.Join(ids, ","))
+		}
+	}
+	return nil
 }
 
 // baseURL is the URL a local curl reaches the listener at.

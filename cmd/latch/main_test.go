@@ -889,3 +889,28 @@ func TestProjectSettingsChangeTheSendLimitOfARunningServer(t *testing.T) {
 		t.Fatal("a lock threshold of 0 was accepted")
 	}
 }
+
+func TestServeWarnsAtStartWhenLiveProjectsHaveNoTransport(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "data", "latch.db")
+	quiet := startServer(t, dir, nil, "", "--database", db) // only the test project: no warning
+	quiet.stop(t)
+	if strings.Contains(quiet.stderr.String(), "live projects cannot send") {
+		t.Fatalf("warned without a live project:\n%s", quiet.stderr)
+	}
+	r := mustLatch(t, dir, nil, "project", "create", "--database", db, "--name", "Live", "--live", "--json")
+	var m map[string]string
+	json.Unmarshal([]byte(r.stdout), &m)
+
+	s := startServer(t, dir, nil, "", "--database", db, "--smtp", "smtp://127.0.0.1:1", "--email-from", "x@example.com")
+	log := s.stderr.String()
+	for _, ch := range []string{"sms", "whatsapp"} {
+		if !regexp.MustCompile(`level=WARN msg="live projects cannot send ` + ch + `[^\n]*` + m["project_id"]).MatchString(log) {
+			t.Errorf("no warning for %s naming %s:\n%s", ch, m["project_id"], log)
+		}
+	}
+	if strings.Contains(log, "live projects cannot send email") {
+		t.Errorf("warned about email, which has SMTP:\n%s", log)
+	}
+}

@@ -75,6 +75,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Logger = slog.New(RedactSecrets(cfg.Logger.Handler()))
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -122,7 +123,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			a.Sender.WhatsApp = tw
 		}
 	}
-	a.Service = auth.New(auth.Config{Store: db, Keys: a.Keys, Ring: ring, Now: cfg.Now, Notify: a.Sender.Notify, Logger: cfg.Logger, SearchTimeout: cfg.SearchTimeout})
+	a.Service = auth.New(auth.Config{Store: db, Keys: a.Keys, Ring: ring, Now: cfg.Now, Notify: a.Sender.Notify, Logger: cfg.Logger, SearchTimeout: cfg.SearchTimeout,
+		Deliverable: a.Sender.Configured})
 	a.Handler = api.New(a.Service, cfg.Logger)
 	delivered := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "latch_outbox_deliveries_total", Help: "Outbox delivery attempts by channel and result.",
@@ -136,6 +138,27 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		delivered.WithLabelValues(channel, result).Inc()
 	}
 	return a, nil
+}
+
+// UndeliverableChannels lists, for each channel without a transport, the
+// live projects that therefore cannot send on it (their sends are refused).
+func (a *App) UndeliverableChannels(ctx context.Context) (map[string][]string, error) {
+	ps, err := a.Store.ListProjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, ch := range []string{"email", "sms", "whatsapp"} {
+		if a.Sender.Configured(ch) {
+			continue
+		}
+		for _, p := range ps {
+			if p.Live {
+				out[ch] = append(out[ch], p.ID)
+			}
+		}
+	}
+	return out, nil
 }
 
 // Close closes the database.

@@ -106,6 +106,21 @@ var (
 	ErrSearchTimeout         = newErr(http.StatusServiceUnavailable, "user_search_timeout", "The search did not finish within 5 seconds. Narrow the query: fewer operands, or longer fuzzy values.")
 )
 
+// ErrNoTransport is the refusal of a live project's send on a channel
+// without a transport: 503 <channel>_delivery_not_configured. The operator,
+// not the caller, can fix it (CONTRACT-NOTES.md, "Fail closed").
+func ErrNoTransport(channel string) *Error {
+	how := "Twilio (--twilio-account-sid and --twilio-from)"
+	switch channel {
+	case "email":
+		how = "SMTP (--smtp)"
+	case "whatsapp":
+		how = "Twilio (--twilio-account-sid and --twilio-whatsapp-from)"
+	}
+	return newErr(http.StatusServiceUnavailable, channel+"_delivery_not_configured",
+		fmt.Sprintf("This live project cannot send %s: the server has no %s configured. Nothing was sent.", channel, how))
+}
+
 // AsError returns the *Error in err's chain, if any.
 func AsError(err error) (*Error, bool) {
 	var e *Error

@@ -32,6 +32,7 @@ type Service struct {
 	// bounds each.
 	searches      searchGate
 	searchTimeout time.Duration
+	deliverable   func(channel string) bool
 }
 
 // Config wires a Service.
@@ -44,6 +45,10 @@ type Config struct {
 	Logger *slog.Logger
 	// SearchTimeout bounds one users/search; DefaultSearchTimeout when 0.
 	SearchTimeout time.Duration
+	// Deliverable reports whether a channel (email, sms, whatsapp) has a
+	// transport; nil = every channel has. Without one, live projects are
+	// refused sends on that channel (test projects use the dev outbox).
+	Deliverable func(channel string) bool
 }
 
 // New returns a Service.
@@ -59,6 +64,7 @@ func New(c Config) *Service {
 		s.log = slog.Default()
 	}
 	s.jwts = newJWTCache()
+	s.deliverable = c.Deliverable
 	s.searchTimeout = c.SearchTimeout
 	if s.searchTimeout <= 0 {
 		s.searchTimeout = DefaultSearchTimeout
@@ -75,6 +81,16 @@ func (s *Service) Store() store.Store { return s.store }
 
 // Keys gives the api layer the JWKS.
 func (s *Service) Keys() *keys.Keys { return s.keys }
+
+// checkTransport fails closed: a live project may send on a channel only
+// when the channel has a transport; the dev outbox is for test projects.
+// It runs before anything is written, so a refused send queues nothing.
+func (s *Service) checkTransport(p store.Project, channel string) error {
+	if !p.Live || s.deliverable == nil || s.deliverable(channel) {
+		return nil
+	}
+	return ErrNoTransport(channel)
+}
 
 // storeErr maps a store error that the caller did not expect to either a
 // 503 (the database is away) or an internal error.

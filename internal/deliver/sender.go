@@ -38,9 +38,11 @@ const (
 // practice each message goes out once. Failures are retried forever with
 // capped exponential backoff; only a *PermanentError ends a message (dead).
 type Sender struct {
-	Store                store.Store
-	Ring                 *secret.Keyring
-	Email, SMS, WhatsApp Transport // nil → Log transport
+	Store store.Store
+	Ring  *secret.Keyring
+	// Email, SMS, WhatsApp: nil → the Log transport for test projects; a
+	// live project's message waits (retried) until its channel has one.
+	Email, SMS, WhatsApp Transport
 	Logger               *slog.Logger
 	Now                  func() time.Time // injected clock; time.Now when nil
 	Lease                time.Duration    // how long a claimed message is leased; default 1 min
@@ -95,7 +97,27 @@ func (s *Sender) Notify() {
 	}
 }
 
-func (s *Sender) transport(channel string) Transport {
+// Configured reports whether channel has a transport of its own (not Log).
+func (s *Sender) Configured(channel string) bool {
+	switch channel {
+	case store.ChannelEmail:
+		return s.Email != nil
+	case store.ChannelSMS:
+		return s.SMS != nil
+	case store.ChannelWhatsApp:
+		return s.WhatsApp != nil
+	}
+	return false
+}
+
+// errNoTransport is a live project's message on a channel without a
+// transport: retried, so it goes out once one is configured.
+var errNoTransport = errors.New("no transport configured for this channel; a live project's messages wait for one")
+
+// transport is the transport of a message of projectID on channel: nil for
+// an unknown channel; for a channel without one, Log for a test project and
+// nil, errNoTransport for a live one.
+func (s *Sender) transport(projectID, channel string) (Transport, error) {
 	var t Transport
 	switch channel {
 	case store.ChannelEmail:
@@ -105,12 +127,15 @@ func (s *Sender) transport(channel string) Transport {
 	case store.ChannelWhatsApp:
 		t = s.WhatsApp
 	default:
-		return nil
+		return nil, &PermanentError{Err: fmt.Errorf("unknown channel %q", channel)}
 	}
-	if t == nil {
-		t = Log{Logger: s.logger()}
+	if t != nil {
+		return t, nil
 	}
-	return t
+	if strings.HasPrefix(projectID, "project-live-") {
+		return nil, errNoTransport
+	}
+	return Log{Logger: s.logger()}, nil
 }
 
 // RunOnce claims the messages due now (up to Batch), delivers them, a few at
@@ -159,15 +184,16 @@ func (s *Sender) deliver(ctx context.Context, om store.OutboxMessage) error {
 
 	var derr error
 	msg, err := Open(s.Ring, om)
+	t, terr := s.transport(om.ProjectID, om.Channel)
 	switch {
 	case err != nil:
 		// Another node with the right master key may still send it, and a
 		// fixed key here will: retry rather than give up.
 		derr = err
-	case s.transport(om.Channel) == nil:
-		derr = &PermanentError{Err: fmt.Errorf("unknown channel %q", om.Channel)}
+	case terr != nil:
+		derr = terr
 	default:
-		derr = s.transport(om.Channel).Deliver(dctx, msg)
+		derr = t.Deliver(dctx, msg)
 	}
 
 	mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
