@@ -33,10 +33,15 @@ const (
 // Sender runs the background delivery loop: it claims due messages from the
 // outbox, hands each to the transport of its channel and records the outcome.
 //
-// Delivery is at-least-once: a message is marked sent right after its
-// transport returns nil, and is leased to one sender at a time, so in
-// practice each message goes out once. Failures are retried forever with
-// capped exponential backoff; only a *PermanentError ends a message (dead).
+// A message is leased to one sender at a time and marked sent right after
+// its transport returns nil. Just before the hand-off the sender records it
+// (MarkMessageHandedOff); a recorded failure clears that. So a message
+// claimed again with a hand-off recorded and no outcome was handed over by
+// a node that died before recording how it went: email is sent again with
+// the same Message-ID (receivers drop the repeat); SMS and WhatsApp, which
+// Twilio cannot deduplicate, are not sent again but marked dead (at most
+// once). Failures are retried forever with capped exponential backoff; only
+// a *PermanentError ends a message (dead).
 type Sender struct {
 	Store store.Store
 	Ring  *secret.Keyring
@@ -182,6 +187,9 @@ func (s *Sender) deliver(ctx context.Context, om store.OutboxMessage) error {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.lease()/2)
 	defer cancel()
 
+	mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+	defer mcancel()
+
 	var derr error
 	msg, err := Open(s.Ring, om)
 	t, terr := s.transport(om.ProjectID, om.Channel)
@@ -192,12 +200,22 @@ func (s *Sender) deliver(ctx context.Context, om store.OutboxMessage) error {
 		derr = err
 	case terr != nil:
 		derr = terr
+	case om.HandedOffAt != nil && om.Channel != store.ChannelEmail:
+		// Handed to Twilio by a node that died before recording the
+		// outcome: it may have gone out; Twilio cannot drop a repeat.
+		derr = &PermanentError{Err: errors.New("outcome unknown: handed to the transport by a node that stopped before recording the result; not sent again, to avoid a duplicate")}
 	default:
+		if om.HandedOffAt != nil {
+			lg.WarnContext(ctx, "sending again a message whose earlier hand-off has no recorded outcome, with the same Message-ID")
+		}
+		if herr := s.Store.MarkMessageHandedOff(mctx, om.ID, s.now()); herr != nil {
+			derr = fmt.Errorf("record hand-off: %w", herr) // not handed off: retry
+			break
+		}
+		msg.Key = messageKey(om)
 		derr = t.Deliver(dctx, msg)
 	}
 
-	mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
-	defer mcancel()
 	var merr error
 	switch {
 	case derr == nil:
@@ -227,6 +245,9 @@ func (s *Sender) deliver(ctx context.Context, om store.OutboxMessage) error {
 	}
 	return merr
 }
+
+// messageKey is Message.Key of an outbox row.
+func messageKey(om store.OutboxMessage) string { return fmt.Sprintf("%d.%s", om.ID, om.ProjectID) }
 
 // markSent records a delivery, trying again briefly if the database blinks:
 // a delivered message left unmarked would be sent a second time once its
