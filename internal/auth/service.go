@@ -101,7 +101,12 @@ func storeErr(err error, what string) error {
 	if _, ok := AsError(err); ok {
 		return err
 	}
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The request's time ran out: say what timed out, not that the
+		// database is down (it may only be slow).
+		return fmt.Errorf("%w (%s: %v)", ErrServiceUnavailable.With("The request did not finish in time (%s timed out). Try again shortly.", what), what, err)
+	}
+	if errors.Is(err, store.ErrUnavailable) {
 		return fmt.Errorf("%w (%s: %v)", ErrServiceUnavailable, what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
