@@ -175,14 +175,16 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	addr := c.fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	db := databaseFlag(c)
 	mk, mkFile := masterKeyFlags(c)
-	smtpURL := c.fs.String("smtp", "", "SMTP server for email: smtp://[user:pass@]host:port (STARTTLS when offered) or smtps://… (implicit TLS); unset = messages stay in the outbox and the log")
+	smtpURL := c.fs.String("smtp", "", "SMTP server for email: smtp://[user:pass@]host:port (STARTTLS when offered) or smtps://… (implicit TLS); unset = test projects' email stays in the dev outbox (latch outbox) and live projects' email sends are refused")
 	from := c.fs.String("email-from", "", "From address of emails, e.g. 'Acme <login@acme.example>'")
 	twURL := c.fs.String("twilio-url", deliver.TwilioBaseURL, "Twilio API base URL")
-	twSID := c.fs.String("twilio-account-sid", "", "Twilio account SID; unset = SMS and WhatsApp stay in the outbox and the log")
+	twSID := c.fs.String("twilio-account-sid", "", "Twilio account SID; unset = test projects' SMS and WhatsApp stay in the dev outbox and live projects' are refused")
 	twToken := c.fs.String("twilio-auth-token", "", "Twilio auth token")
 	twFrom := c.fs.String("twilio-from", "", "Twilio sender number for SMS, E.164")
 	twWA := c.fs.String("twilio-whatsapp-from", "", "Twilio sender number for WhatsApp, E.164")
 	logFormat := c.fs.String("log-format", "text", "log format: text or json")
+	metricsAddr := c.fs.String("metrics-addr", "127.0.0.1:9090", "address of the Prometheus metrics listener (GET /metrics), apart from the API's; empty = no metrics")
+	maxConns := c.fs.Int("max-connections", 1024, "most API connections open at once; more wait in the kernel's backlog (0 = no cap)")
 	if err := c.parse(args); err != nil {
 		return err
 	}
@@ -193,7 +195,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if *logFormat == "json" {
 		h = slog.NewJSONHandler(stderr, nil)
 	}
-	logger := slog.New(h)
+	logger := slog.New(app.RedactSecrets(h))
 	slog.SetDefault(logger)
 
 	if err := prepareDatabase(*db, true); err != nil {
@@ -212,7 +214,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Database: *db, MasterKey: *mk, MasterKeyFile: *mkFile,
 		SMTPURL: *smtpURL, EmailFrom: *from,
 		TwilioURL: *twURL, TwilioAccountSID: *twSID, TwilioAuthToken: *twToken, TwilioFrom: *twFrom, TwilioWhatsAppFrom: *twWA,
-		Logger: logger,
+		Logger: logger, MaxConnections: *maxConns,
 	})
 	if err != nil {
 		return err
@@ -222,11 +224,26 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var mln net.Listener
+	if *metricsAddr != "" {
+		if mln, err = net.Listen("tcp", *metricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics listener (--metrics-addr): %w", err)
+		}
+	}
 	if err := firstProject(ctx, a, stdout, baseURL(ln.Addr())); err != nil {
 		ln.Close()
 		return err
 	}
-	logger.Info("latch listening", "addr", ln.Addr().String(), "database", a.Store.Backend(), "version", version, "jwt_signer", keys.SignerName())
+	if err := warnUndeliverable(ctx, a, logger); err != nil {
+		ln.Close()
+		return err
+	}
+	attrs := []any{"addr", ln.Addr().String(), "database", a.Store.Backend(), "version", version, "max_connections", *maxConns, "jwt_signer", keys.SignerName()}
+	if mln != nil {
+		attrs = append(attrs, "metrics_addr", mln.Addr().String())
+	}
+	logger.Info("latch listening", attrs...)
 	served := make(chan struct{})
 	go func() {
 		select {
@@ -235,7 +252,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		case <-served:
 		}
 	}()
-	err = a.Serve(ctx, ln)
+	err = a.ServeWithMetrics(ctx, ln, mln)
 	close(served)
 	if err != nil {
 		logger.Error("latch stopped", "err", err)
@@ -261,6 +278,22 @@ func lockDatabase(path string) (unlock func(), err error) {
 		return nil, fmt.Errorf("lock %s: %w", lockPath, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// warnUndeliverable warns, once a channel, when live projects exist and the
+// channel has no transport: their sends on it are refused (fail closed).
+func warnUndeliverable(ctx context.Context, a *app.App, logger *slog.Logger) error {
+	missing, err := a.UndeliverableChannels(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ch := range []string{"email", "sms", "whatsapp"} {
+		if ids := missing[ch]; len(ids) > 0 {
+			logger.Warn("live projects cannot send "+ch+": no transport configured; their "+ch+" sends are refused with 503 "+ch+"_delivery_not_configured",
+				"channel", ch, "live_projects", len(ids), "project_ids", strings.Join(ids, ","))
+		}
+	}
+	return nil
 }
 
 // baseURL is the URL a local curl reaches the listener at.

@@ -726,7 +726,7 @@ func TestHelpExplainsEveryFlagAndItsEnvironmentVariable(t *testing.T) {
 		args  []string
 		flags []string
 	}{
-		{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format"}},
+		{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "metrics-addr", "max-connections"}},
 		{[]string{"project", "create"}, []string{"database", "master-key", "master-key-file", "name", "live", "redirect-url", "json"}},
 		{[]string{"project", "list"}, []string{"database", "json"}},
 		{[]string{"project", "rotate-secret"}, []string{"database", "master-key", "master-key-file", "project", "revoke-secret", "json"}},
@@ -905,5 +905,30 @@ func TestProjectSettingsChangeTheSendLimitOfARunningServer(t *testing.T) {
 	}
 	if r := latch(t, dir, nil, "project", "settings", "--project", id, "--lock-threshold", "0"); r.code == 0 {
 		t.Fatal("a lock threshold of 0 was accepted")
+	}
+}
+
+func TestServeWarnsAtStartWhenLiveProjectsHaveNoTransport(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "data", "latch.db")
+	quiet := startServer(t, dir, nil, "", "--database", db) // only the test project: no warning
+	quiet.stop(t)
+	if strings.Contains(quiet.stderr.String(), "live projects cannot send") {
+		t.Fatalf("warned without a live project:\n%s", quiet.stderr)
+	}
+	r := mustLatch(t, dir, nil, "project", "create", "--database", db, "--name", "Live", "--live", "--json")
+	var m map[string]string
+	json.Unmarshal([]byte(r.stdout), &m)
+
+	s := startServer(t, dir, nil, "", "--database", db, "--smtp", "smtp://127.0.0.1:1", "--email-from", "x@example.com")
+	log := s.stderr.String()
+	for _, ch := range []string{"sms", "whatsapp"} {
+		if !regexp.MustCompile(`level=WARN msg="live projects cannot send ` + ch + `[^\n]*` + m["project_id"]).MatchString(log) {
+			t.Errorf("no warning for %s naming %s:\n%s", ch, m["project_id"], log)
+		}
+	}
+	if strings.Contains(log, "live projects cannot send email") {
+		t.Errorf("warned about email, which has SMTP:\n%s", log)
 	}
 }

@@ -41,7 +41,7 @@ export async function startLatch() {
   const sms = await startTwilio(twilioConfig);
 
   const proc = spawn(bin, [
-    'serve', '--addr', '127.0.0.1:0', ...common, '--log-format', 'json',
+    'serve', '--addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', ...common, '--log-format', 'json',
     '--smtp', `smtp://127.0.0.1:${mail.port}`, '--email-from', 'Latch <login@latch.test>',
     '--twilio-url', sms.url, '--twilio-account-sid', twilioConfig.accountSID,
     '--twilio-auth-token', twilioConfig.authToken,
@@ -53,6 +53,7 @@ export async function startLatch() {
   const requests = [];
   const logTail = [];
   let addr = null;
+  let metricsAddr = null;
   let exited = null;
   let partial = '';
   proc.stderr.setEncoding('utf8');
@@ -70,7 +71,10 @@ export async function startLatch() {
       } catch {
         continue;
       }
-      if (rec.msg === 'latch listening') addr = rec.addr;
+      if (rec.msg === 'latch listening') {
+        addr = rec.addr;
+        metricsAddr = rec.metrics_addr;
+      }
       if (rec.msg === 'request') requests.push(rec);
     }
   });
@@ -85,6 +89,7 @@ export async function startLatch() {
 
   return {
     url,
+    metricsUrl: `http://${metricsAddr}`,
     bin,
     dir,
     database,

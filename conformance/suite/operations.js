@@ -1,4 +1,5 @@
-// The two routes an operator calls rather than an SDK: /healthz and /metrics.
+// What an operator calls rather than an SDK: /healthz on the API's port,
+// /metrics on the metrics listener (--metrics-addr), not on the API's port.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ids } from '../lib/check.js';
@@ -14,8 +15,14 @@ export default function operations(ctx) {
       assert.match(body.request_id, ids.request);
     });
 
-    it('GET /metrics serves Prometheus text with per-route counters', async () => {
+    it('GET /metrics on the API port is 404 route_not_found', async () => {
       const r = await fetch(`${ctx.latch.url}/metrics`);
+      assert.equal(r.status, 404);
+      assert.equal((await r.json()).error_type, 'route_not_found');
+    });
+
+    it('GET /metrics on the metrics listener serves Prometheus text with per-route counters', async () => {
+      const r = await fetch(`${ctx.latch.metricsUrl}/metrics`);
       assert.equal(r.status, 200);
       assert.match(r.headers.get('content-type'), /^text\/plain/);
       const text = await r.text();

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -29,8 +30,12 @@ const (
 
 // requestInfo is filled by handlers for the request's log line.
 type requestInfo struct {
-	err     error
-	project string
+	start    time.Time
+	status   int // written; 0 while nothing is
+	err      error
+	project  string
+	pattern  string // the route matched
+	panicked bool
 }
 
 func requestID(r *http.Request) string {

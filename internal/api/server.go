@@ -25,6 +25,7 @@ type Server struct {
 	svc     *auth.Service
 	log     *slog.Logger
 	mux     *http.ServeMux
+	handler http.Handler // the middleware around mux
 	metrics *metrics
 	// Routes lists every pattern served, for the conformance check.
 	Routes []string
@@ -35,8 +36,9 @@ func New(svc *auth.Service, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Server{svc: svc, log: logger, mux: http.NewServeMux(), metrics: newMetrics(svc)}
+	s := &Server{svc: svc, log: logger, mux: http.NewServeMux(), metrics: newMetrics()}
 	s.routes()
+	s.handler = s.middleware()
 	return s
 }
 
@@ -110,7 +112,6 @@ func basicAuth(r *http.Request) (id, sec string, ok bool) {
 
 func (s *Server) routes() {
 	s.handle("GET /healthz", s.health)
-	s.handle("GET /metrics", s.metrics.handler().ServeHTTP)
 
 	s.handle("POST /v1/users", s.authed(s.createUser))
 	s.handle("POST /v1/users/search", s.authed(s.searchUsers))
@@ -148,60 +149,161 @@ func (s *Server) routes() {
 // waits do (SQLite's busy_timeout is 10 s).
 const requestTimeout = 10 * time.Second
 
-// ServeHTTP runs the middleware chain: request id, recovery, body limit,
-// metrics and the access log, around the router.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	env := "test"
-	if u, _, ok := r.BasicAuth(); ok && strings.HasPrefix(u, "project-live-") {
-		env = "live"
+// StatusClientClosedRequest is what the log and the metrics record for a
+// request whose client hung up before the answer (nginx's convention): the
+// client's doing, not a fault of Latch, so never counted as a 5xx.
+const StatusClientClosedRequest = 499
+
+// ServeHTTP runs the middleware chain around the router.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// middleware builds the chain, outermost first: each concern is one
+// func(http.Handler) http.Handler.
+func (s *Server) middleware() http.Handler {
+	mws := []func(http.Handler) http.Handler{
+		requestContext,     // request id, the log's requestInfo, the recorder
+		s.accessLog,        // one line a request; 499 for a client gone
+		s.countRequests,    // latch_http_requests_total and latency
+		recoverPanics,      // a panic is a 500 envelope and an ERROR line
+		withDeadline,       // requestTimeout for the request's work
+		limitBody,          // maxBody
+		rejectUncleanPaths, // NUL or bad UTF-8 in the path or query
 	}
-	ri := &requestInfo{}
-	id := "request-id-" + env + "-" + uuid.NewString()
-	// A deadline for the request's work: a database that stops answering
-	// (a host gone, a network partition) makes every query wait; with it
-	// the caller gets a 503 envelope instead of a hang.
-	ctx, cancel := context.WithTimeout(withValues(r.Context(), id, ri), requestTimeout)
-	defer cancel()
-	r = r.WithContext(ctx)
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	rec := &recorder{ResponseWriter: w, r: r}
-	panicked := false
-	defer func() {
-		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			perr := fmt.Errorf("panic: %v\n%s", p, debug.Stack())
-			if !rec.wrote {
-				writeError(rec, r, auth.ErrInternal)
-			}
-			ri.err, panicked = perr, true // writeError recorded ErrInternal; the log wants the panic
+	h := notePattern(s.mux)
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
+}
+
+// requestContext gives the request its id and requestInfo, and wraps the
+// writer in a recorder (the status; the router's own answers as envelopes).
+func requestContext(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		env := "test"
+		if u, _, ok := r.BasicAuth(); ok && strings.HasPrefix(u, "project-live-") {
+			env = "live"
 		}
-		route := r.Pattern
-		if route == "" || route == "/" {
-			route = "unmatched"
-		}
-		d := time.Since(start)
-		s.metrics.observe(route, rec.status, d)
-		attrs := []any{"request_id", id, "method", r.Method, "route", route, "status", rec.status, "duration_ms", float64(d.Microseconds()) / 1000}
+		ri := &requestInfo{start: time.Now()}
+		r = r.WithContext(withValues(r.Context(), "request-id-"+env+"-"+uuid.NewString(), ri))
+		next.ServeHTTP(&recorder{ResponseWriter: w, r: r, ri: ri}, r)
+	})
+}
+
+// outcome is the status a finished request is logged and counted under:
+// the status written, or StatusClientClosedRequest when the client hung up
+// before the answer (its context was cancelled; a deadline of Latch's own
+// is not that). A panic stays a 500.
+func outcome(r *http.Request, ri *requestInfo) int {
+	if !ri.panicked && errors.Is(r.Context().Err(), context.Canceled) {
+		return StatusClientClosedRequest
+	}
+	return ri.status
+}
+
+// notePattern keeps the route the router matched for the middleware
+// outside it, which holds an earlier copy of the request.
+func notePattern(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { info(r).pattern = r.Pattern }() // a panic too
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func route(r *http.Request) string {
+	if p := info(r).pattern; p != "" && p != "/" {
+		return p
+	}
+	return "unmatched"
+}
+
+// accessLog writes one line a request: INFO, or ERROR for a 5xx (with the
+// error, which never holds a secret: errors name what failed, not values).
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r)
+		ri := info(r)
+		status := outcome(r, ri)
+		d := time.Since(ri.start)
+		attrs := []any{"request_id", requestID(r), "method", r.Method, "route", route(r), "status", status, "duration_ms", float64(d.Microseconds()) / 1000}
 		if ri.project != "" {
 			attrs = append(attrs, "project_id", ri.project)
 		}
 		level := slog.LevelInfo
-		if rec.status >= 500 || panicked {
+		if status >= 500 {
 			level = slog.LevelError
+			if ri.err != nil {
+				attrs = append(attrs, "err", ri.err.Error())
+			}
 		}
-		if ri.err != nil && (rec.status >= 500 || panicked) {
-			attrs = append(attrs, "err", ri.err.Error())
+		if status == StatusClientClosedRequest && ri.status != 0 {
+			attrs = append(attrs, "status_written", ri.status)
 		}
 		s.log.Log(context.Background(), level, "request", attrs...)
-	}()
-	if !cleanURL(r.URL) {
-		writeError(rec, r, auth.ErrBadRequest.With("The path and query must be UTF-8 without NUL characters."))
-		return
-	}
-	s.mux.ServeHTTP(rec, r)
+	})
+}
+
+// countRequests records each request in the metrics, under its outcome.
+func (s *Server) countRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r)
+		ri := info(r)
+		s.metrics.observe(route(r), outcome(r, ri), time.Since(ri.start))
+	})
+}
+
+// recoverPanics answers a panic with a 500 envelope (when nothing was
+// written yet) and keeps the panic and its stack for the log.
+func recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			ri := info(r)
+			if ri.status == 0 {
+				writeError(w, r, auth.ErrInternal)
+			}
+			// writeError recorded ErrInternal; the log wants the panic.
+			ri.err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+			ri.panicked, ri.status = true, http.StatusInternalServerError
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withDeadline bounds the request's work: a database that stops answering
+// (a host gone, a network partition) makes every query wait; with it the
+// caller gets a 503 envelope instead of a hang.
+func withDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// limitBody caps the body at maxBody.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rejectUncleanPaths refuses a path or query that is not UTF-8 or holds NUL.
+func rejectUncleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !cleanURL(r.URL) {
+			writeError(w, r, auth.ErrBadRequest.With("The path and query must be UTF-8 without NUL characters."))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // recorder notes the status and turns the router's own answers into Stytch
@@ -211,10 +313,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // segment, so that one becomes a 404.
 type recorder struct {
 	http.ResponseWriter
-	r      *http.Request
-	status int
-	wrote  bool
-	muted  bool
+	r     *http.Request
+	ri    *requestInfo
+	wrote bool
+	muted bool
 }
 
 func (w *recorder) WriteHeader(code int) {
@@ -229,11 +331,11 @@ func (w *recorder) WriteHeader(code int) {
 			e = auth.ErrMethodNotAllowed
 		}
 		w.Header().Del("Location")
-		writeError(&recorder{ResponseWriter: w.ResponseWriter, r: w.r}, w.r, e)
-		w.wrote, w.status = true, e.Status
+		writeError(&recorder{ResponseWriter: w.ResponseWriter, r: w.r, ri: &requestInfo{}}, w.r, e)
+		w.wrote, w.ri.status = true, e.Status
 		return
 	}
-	w.wrote, w.status = true, code
+	w.wrote, w.ri.status = true, code
 	w.ResponseWriter.WriteHeader(code)
 }
 

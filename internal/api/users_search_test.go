@@ -3,6 +3,7 @@ package api_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -235,4 +236,81 @@ func TestSearchRefusesMalformedQueriesWithTheirErrorType(t *testing.T) {
 		r := p.Fail(t, http.MethodPost, "/v1/users/search", map[string]any{"limit": "ten"}, 400, "bad_request")
 		fndMessageNames(t, r, "limit")
 	})
+}
+
+// TestSearchCostIsBoundedWithA400NamingEachLimit: operands, filter_value
+// lists and fuzzy values have limits, checked before any query, each a 400
+// whose message names the limit, the same on both backends; a search at
+// every limit at once still answers 200.
+func TestSearchCostIsBoundedWithA400NamingEachLimit(t *testing.T) {
+	fndOnEveryBackend(t, func(t *testing.T, l *latchtest.Latch) {
+		p := l.NewProject(t, "bounded-search")
+		fndCreateUser(t, p, map[string]any{"email": fndEmail("bounded"), "name": map[string]any{"first_name": "Ada"}})
+
+		operands := func(n int, name string, value any) map[string]any {
+			ops := make([]any, n)
+			for i := range ops {
+				ops[i] = map[string]any{"filter_name": name, "filter_value": value}
+			}
+			return map[string]any{"query": map[string]any{"operator": "OR", "operands": ops}}
+		}
+		ids := func(n int) []string {
+			out := make([]string, n)
+			for i := range out {
+				out[i] = fmt.Sprint(i)
+			}
+			return out
+		}
+		fuzzy := func(n int) string { return strings.Repeat("a", n) }
+
+		for _, c := range []struct {
+			name      string
+			body      map[string]any
+			errorType string
+			limit     string
+		}{
+			{"21 operands", operands(21, "full_name_fuzzy", "ada"), "user_search_too_many_operands", "20"},
+			{"1,000 operands", operands(1000, "full_name_fuzzy", "ada"), "user_search_too_many_operands", "20"},
+			{"101 ids", fndQuery("AND", "user_id", ids(101)), "user_search_too_many_filter_values", "100"},
+			{"32,766 ids", fndQuery("AND", "user_id", ids(32766)), "user_search_too_many_filter_values", "100"},
+			{"70,000 emails", fndQuery("AND", "email_address", ids(70000)), "user_search_too_many_filter_values", "100"},
+			{"101-character name", fndQuery("AND", "full_name_fuzzy", fuzzy(101)), "user_search_full_name_fuzzy_too_long", "100"},
+			{"49,999-character email", fndQuery("AND", "email_address_fuzzy", fuzzy(49999)), "user_search_email_address_fuzzy_too_long", "100"},
+			{"49,999-character number", fndQuery("AND", "phone_number_fuzzy", fuzzy(49999)), "user_search_phone_number_fuzzy_too_long", "100"},
+		} {
+			r := p.Do(t, http.MethodPost, "/v1/users/search", c.body)
+			if r.Status != http.StatusBadRequest || r.ErrorType() != c.errorType {
+				t.Errorf("%s: want 400 %s, got %d: %.300s", c.name, c.errorType, r.Status, r.Raw)
+				continue
+			}
+			fndMessageNames(t, r, c.limit)
+		}
+
+		// Every limit reached at once is legal.
+		ops := []any{map[string]any{"filter_name": "user_id", "filter_value": ids(100)}}
+		for len(ops) < 20 {
+			ops = append(ops, map[string]any{"filter_name": "full_name_fuzzy", "filter_value": "ad" + fuzzy(98)})
+		}
+		fndSearch(t, p, map[string]any{"query": map[string]any{"operator": "OR", "operands": ops}})
+	})
+}
+
+// TestASearchThatRunsOutOfTimeSaysSo: a search past its time answers 503
+// user_search_timeout, saying the search did not finish, not that the
+// database is unavailable.
+func TestASearchThatRunsOutOfTimeSaysSo(t *testing.T) {
+	for _, b := range latchtest.Backends {
+		t.Run(b, func(t *testing.T) {
+			t.Parallel()
+			l := latchtest.Start(t, latchtest.Options{Backend: b, SearchTimeout: time.Nanosecond})
+			p := l.NewProject(t, "slow-search")
+			r := p.Do(t, http.MethodPost, "/v1/users/search", fndQuery("OR", "full_name_fuzzy", "ada"))
+			if r.Status != http.StatusServiceUnavailable || r.ErrorType() != "user_search_timeout" {
+				t.Fatalf("want 503 user_search_timeout, got %d: %s", r.Status, r.Raw)
+			}
+			fndMessageNames(t, r, "search did not finish", "1ns")
+			// Other calls are not affected.
+			p.OK(t, http.MethodPost, "/v1/users", map[string]any{"email": fndEmail("after-timeout")})
+		})
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/netutil"
 
 	"github.com/latch-auth/latch/internal/api"
 	"github.com/latch-auth/latch/internal/auth"
@@ -50,6 +51,10 @@ type Config struct {
 	Logger *slog.Logger
 
 	JanitorInterval time.Duration // default 1 min
+	// MaxConnections caps the API listener's open connections (0 = no
+	// cap); past it, new connections wait in the kernel's backlog.
+	MaxConnections int
+	SearchTimeout  time.Duration // bounds one users/search; default auth.DefaultSearchTimeout
 }
 
 // App is a running Latch.
@@ -70,6 +75,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Logger = slog.New(RedactSecrets(cfg.Logger.Handler()))
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -117,7 +123,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			a.Sender.WhatsApp = tw
 		}
 	}
-	a.Service = auth.New(auth.Config{Store: db, Keys: a.Keys, Ring: ring, Now: cfg.Now, Notify: a.Sender.Notify, Logger: cfg.Logger})
+	a.Service = auth.New(auth.Config{Store: db, Keys: a.Keys, Ring: ring, Now: cfg.Now, Notify: a.Sender.Notify, Logger: cfg.Logger, SearchTimeout: cfg.SearchTimeout,
+		Deliverable: a.Sender.Configured})
 	a.Handler = api.New(a.Service, cfg.Logger)
 	delivered := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "latch_outbox_deliveries_total", Help: "Outbox delivery attempts by channel and result.",
@@ -133,15 +140,36 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	return a, nil
 }
 
+// UndeliverableChannels lists, for each channel without a transport, the
+// live projects that therefore cannot send on it (their sends are refused).
+func (a *App) UndeliverableChannels(ctx context.Context) (map[string][]string, error) {
+	ps, err := a.Store.ListProjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, ch := range []string{"email", "sms", "whatsapp"} {
+		if a.Sender.Configured(ch) {
+			continue
+		}
+		for _, p := range ps {
+			if p.Live {
+				out[ch] = append(out[ch], p.ID)
+			}
+		}
+	}
+	return out, nil
+}
+
 // Close closes the database.
 func (a *App) Close() error { return a.Store.Close() }
 
 // Background runs the outbox sender and the janitor until ctx ends.
 func (a *App) Background(ctx context.Context) *sync.WaitGroup {
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); a.Sender.Run(ctx) }()
-	go func() { defer wg.Done(); a.janitor(ctx) }()
+	wg.Go(func() { a.Sender.Run(ctx) })
+	wg.Go(func() { a.janitor(ctx) })
+	wg.Go(func() { a.Handler.RefreshGauges(ctx, api.GaugeInterval) })
 	return &wg
 }
 
@@ -171,6 +199,10 @@ func (a *App) janitor(ctx context.Context) {
 	}
 }
 
+// IdleTimeout is how long a keep-alive connection may wait for its next
+// request before Latch closes it.
+const IdleTimeout = 30 * time.Second
+
 // HTTPServer returns an http.Server with timeouts against slow clients.
 func (a *App) HTTPServer() *http.Server {
 	return &http.Server{
@@ -178,28 +210,54 @@ func (a *App) HTTPServer() *http.Server {
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 }
 
-// Serve serves HTTP on ln and runs the background workers until ctx ends,
-// then drains in-flight requests (up to 20 s) and returns.
+// Serve serves the API on ln and runs the background workers until ctx
+// ends, then drains in-flight requests (up to 20 s) and returns.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	srv := a.HTTPServer()
+	return a.ServeWithMetrics(ctx, ln, nil)
+}
+
+// ServeWithMetrics is Serve, and serves the metrics on metrics unless it
+// is nil: their own listener, never the API's.
+func (a *App) ServeWithMetrics(ctx context.Context, ln, metrics net.Listener) error {
+	if a.cfg.MaxConnections > 0 {
+		ln = netutil.LimitListener(ln, a.cfg.MaxConnections)
+	}
+	srvs := []*http.Server{a.HTTPServer()}
+	lns := []net.Listener{ln}
+	if metrics != nil {
+		srvs = append(srvs, &http.Server{
+			Handler:           a.Handler.MetricsHandler(),
+			ReadHeaderTimeout: 5 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       IdleTimeout,
+			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		})
+		lns = append(lns, metrics)
+	}
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	wg := a.Background(bgCtx)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(srvs))
+	for i, srv := range srvs {
+		go func() { errc <- srv.Serve(lns[i]) }()
+	}
 	var err error
 	select {
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err = srv.Shutdown(sctx)
-		cancel()
 	case err = <-errc:
 	}
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	for _, srv := range srvs {
+		if serr := srv.Shutdown(sctx); err == nil {
+			err = serr
+		}
+	}
+	cancel()
 	stopBG()
 	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {

@@ -29,7 +29,7 @@ func deliveries(t *testing.T, nodes ...*latchtest.Latch) int {
 	t.Helper()
 	total := 0
 	for _, l := range nodes {
-		res, err := client.Get(l.URL + "/metrics")
+		res, err := client.Get(l.MetricsURL + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,6 +21,12 @@
 //	Test12RateLimits          the per-recipient and per-project limits
 //	Test13PreHijack           pending_until IS NULL in GetUserByEmail/Phone; the attach wording
 //
+// Issue 13 adds:
+//
+//	Test13SearchLoadLeavesOtherTenantsServed      (logs B's p99 idle vs under A's search load)
+//	Test13LiveProjectsWithoutATransportFailClosed checkTransport; the live check in Sender.transport
+//	Test13NoSecretReachesTheLog                   the dev outbox logging the message text
+//
 // Fuzz targets live beside the code they fuzz (internal/api, internal/auth,
 // internal/keys: fuzz_test.go, corpora in testdata/fuzz/); scripts/fuzz runs
 // them for a bounded time.

@@ -100,7 +100,26 @@ var (
 	ErrSearchExpectedBool    = newErr(http.StatusBadRequest, "user_search_expected_bool", "The filter_value must be a boolean.")
 	ErrSearchExpectedTime    = newErr(http.StatusBadRequest, "user_search_expected_timestamp", "The filter_value must be an RFC 3339 timestamp.")
 	ErrSearchFuzzyTooShort   = newErr(http.StatusBadRequest, "user_search_fuzzy_too_short", "Fuzzy search values must be at least 3 characters.")
+	ErrSearchTooManyOperands = newErr(http.StatusBadRequest, "user_search_too_many_operands", "query.operands may hold at most 20 operands.")
+	ErrSearchTooManyValues   = newErr(http.StatusBadRequest, "user_search_too_many_filter_values", "A filter_value list may hold at most 100 values.")
+	ErrSearchBusy            = newErr(http.StatusTooManyRequests, "too_many_requests", "At most 2 searches of a project run at once on a node. Try again when one has finished.")
+	ErrSearchTimeout         = newErr(http.StatusServiceUnavailable, "user_search_timeout", "The search did not finish within 5 seconds. Narrow the query: fewer operands, or longer fuzzy values.")
 )
+
+// ErrNoTransport is the refusal of a live project's send on a channel
+// without a transport: 503 <channel>_delivery_not_configured. The operator,
+// not the caller, can fix it (CONTRACT-NOTES.md, "Fail closed").
+func ErrNoTransport(channel string) *Error {
+	how := "Twilio (--twilio-account-sid and --twilio-from)"
+	switch channel {
+	case "email":
+		how = "SMTP (--smtp)"
+	case "whatsapp":
+		how = "Twilio (--twilio-account-sid and --twilio-whatsapp-from)"
+	}
+	return newErr(http.StatusServiceUnavailable, channel+"_delivery_not_configured",
+		fmt.Sprintf("This live project cannot send %s: the server has no %s configured. Nothing was sent.", channel, how))
+}
 
 // AsError returns the *Error in err's chain, if any.
 func AsError(err error) (*Error, bool) {

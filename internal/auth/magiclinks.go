@@ -101,6 +101,9 @@ func (s *Service) SendMagicLink(ctx context.Context, p store.Project, r EmailLin
 // checked and the send counted before one transaction finds (or makes) the
 // user, stores the link and queues its email.
 func (s *Service) emailLink(ctx context.Context, p store.Project, r EmailLinkRequest, create bool) (LinkSent, error) {
+	if err := s.checkTransport(p, store.ChannelEmail); err != nil {
+		return LinkSent{}, err
+	}
 	addr, err := NormalizeEmail(r.Email)
 	if err != nil {
 		return LinkSent{}, err
@@ -283,6 +286,9 @@ type InviteRequest struct {
 // emails an invite link. An address of an active user is a duplicate
 // (open question 11): an invitation is for someone not yet in.
 func (s *Service) Invite(ctx context.Context, p store.Project, r InviteRequest) (LinkSent, error) {
+	if err := s.checkTransport(p, store.ChannelEmail); err != nil {
+		return LinkSent{}, err
+	}
 	addr, err := NormalizeEmail(r.Email)
 	if err != nil {
 		return LinkSent{}, err

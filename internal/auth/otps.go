@@ -65,6 +65,9 @@ func otpTTL(v *int) (time.Duration, error) {
 // Otherwise the method must exist, unless the request names a user (by id
 // or session) to attach it to, unverified.
 func (s *Service) SendOTP(ctx context.Context, p store.Project, channel string, create bool, r OTPSendRequest) (OTPSent, error) {
+	if err := s.checkTransport(p, channel); err != nil {
+		return OTPSent{}, err
+	}
 	ttl, err := otpTTL(r.ExpirationMinutes)
 	if err != nil {
 		return OTPSent{}, err

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -39,11 +41,55 @@ type SearchResult struct {
 	NextCursor string // "" when this is the last page
 }
 
-// Search limits (Stytch: https://stytch.com/docs/api/search-users).
+// Search limits: the page size of Stytch's search
+// (https://stytch.com/docs/api/search-users), and Latch's own bounds
+// on the cost of one search (CONTRACT-NOTES.md, "Search cost"). Each is
+// checked before any query runs and refused with a 400 naming it, the same
+// on every backend.
 const (
 	DefaultSearchLimit = 100
 	MaxSearchLimit     = 1000
+
+	MaxSearchOperands     = 20  // operands of one query
+	MaxSearchFilterValues = 100 // values of one filter_value list
+	MaxFuzzyLength        = 100 // characters of one fuzzy value
+
+	// SearchesPerProject is how many searches of one project run at once on
+	// a node; one more is refused with 429 at once, so that one tenant's
+	// searches never hold more than that many of the database connections.
+	SearchesPerProject = 2
+	// DefaultSearchTimeout bounds one search's queries.
+	DefaultSearchTimeout = 5 * time.Second
 )
+
+// searchGate counts the searches in flight per project.
+type searchGate struct {
+	mu       sync.Mutex
+	inFlight map[string]int
+}
+
+// enter takes a slot for the project, or reports false when it has
+// SearchesPerProject searches running already.
+func (g *searchGate) enter(projectID string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.inFlight == nil {
+		g.inFlight = map[string]int{}
+	}
+	if g.inFlight[projectID] >= SearchesPerProject {
+		return false
+	}
+	g.inFlight[projectID]++
+	return true
+}
+
+func (g *searchGate) leave(projectID string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.inFlight[projectID]--; g.inFlight[projectID] <= 0 {
+		delete(g.inFlight, projectID)
+	}
+}
 
 var searchFilterKinds = map[string]string{
 	"created_at_greater_than": "time", "created_at_less_than": "time", "created_at_between": "between",
@@ -81,8 +127,18 @@ func (s *Service) SearchUsers(ctx context.Context, p store.Project, r SearchRequ
 	if err != nil {
 		return SearchResult{}, err
 	}
-	users, total, err := s.store.SearchUsers(ctx, p.ID, q, page)
+	if !s.searches.enter(p.ID) {
+		return SearchResult{}, ErrSearchBusy
+	}
+	sctx, cancel := context.WithTimeout(ctx, s.searchTimeout)
+	users, total, err := s.store.SearchUsers(sctx, p.ID, q, page)
+	timedOut := sctx.Err() == context.DeadlineExceeded && ctx.Err() == nil
+	cancel()
+	s.searches.leave(p.ID)
 	if err != nil {
+		if timedOut {
+			return SearchResult{}, fmt.Errorf("%w (search users: %v)", ErrSearchTimeout.With("The search did not finish within %s. Narrow the query: fewer operands, or longer fuzzy values.", s.searchTimeout), err)
+		}
 		return SearchResult{}, storeErr(err, "search users")
 	}
 	res := SearchResult{Users: users, Total: total}
@@ -108,6 +164,9 @@ func parseSearchQuery(sq *SearchQuery) (store.UserQuery, error) {
 		q.Operator = "OR"
 	default:
 		return q, ErrSearchInvalidOperator
+	}
+	if len(sq.Operands) > MaxSearchOperands {
+		return q, ErrSearchTooManyOperands.With("query.operands may hold at most %d operands; it holds %d.", MaxSearchOperands, len(sq.Operands))
 	}
 	for _, op := range sq.Operands {
 		kind, ok := searchFilterKinds[op.FilterName]
@@ -158,6 +217,9 @@ func parseSearchQuery(sq *SearchQuery) (store.UserQuery, error) {
 			if err = json.Unmarshal(v, &f.Strings); err != nil {
 				return q, ErrSearchExpectedStrings.With("filter_value of %s must be an array of strings.", op.FilterName)
 			}
+			if len(f.Strings) > MaxSearchFilterValues {
+				return q, ErrSearchTooManyValues.With("filter_value of %s may hold at most %d values; it holds %d.", op.FilterName, MaxSearchFilterValues, len(f.Strings))
+			}
 			// Addresses and numbers are found in their canonical form, so
 			// every spelling finds the same user; one that no route would
 			// take is refused as those routes refuse it, not searched for.
@@ -184,9 +246,11 @@ func parseSearchQuery(sq *SearchQuery) (store.UserQuery, error) {
 			if err := json.Unmarshal(v, &s); err != nil {
 				return q, ErrBadRequest.With("filter_value of %s must be a string.", op.FilterName)
 			}
-			if len([]rune(strings.TrimSpace(s))) < 3 {
-				name := strings.TrimSuffix(op.FilterName, "_fuzzy")
+			name := strings.TrimSuffix(op.FilterName, "_fuzzy")
+			if n := utf8.RuneCountInString(strings.TrimSpace(s)); n < 3 {
 				return q, (&Error{Status: 400, Type: "user_search_" + name + "_fuzzy_too_short"}).With("%s must be at least 3 characters.", op.FilterName)
+			} else if n > MaxFuzzyLength {
+				return q, (&Error{Status: 400, Type: "user_search_" + name + "_fuzzy_too_long"}).With("%s may be at most %d characters; it is %d.", op.FilterName, MaxFuzzyLength, n)
 			}
 			f.Strings = []string{strings.TrimSpace(s)}
 		}

@@ -26,6 +26,11 @@ type Service struct {
 	log    *slog.Logger
 	// projects caches project rows by id (cachedProject values).
 	projects sync.Map
+	// searches caps the searches in flight per project; searchTimeout
+	// bounds each.
+	searches      searchGate
+	searchTimeout time.Duration
+	deliverable   func(channel string) bool
 }
 
 // Config wires a Service.
@@ -36,6 +41,12 @@ type Config struct {
 	Now    func() time.Time // the clock; time.Now when nil
 	Notify func()           // wakes the outbox sender after a message is queued
 	Logger *slog.Logger
+	// SearchTimeout bounds one users/search; DefaultSearchTimeout when 0.
+	SearchTimeout time.Duration
+	// Deliverable reports whether a channel (email, sms, whatsapp) has a
+	// transport; nil = every channel has. Without one, live projects are
+	// refused sends on that channel (test projects use the dev outbox).
+	Deliverable func(channel string) bool
 }
 
 // New returns a Service.
@@ -50,6 +61,11 @@ func New(c Config) *Service {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.deliverable = c.Deliverable
+	s.searchTimeout = c.SearchTimeout
+	if s.searchTimeout <= 0 {
+		s.searchTimeout = DefaultSearchTimeout
+	}
 	return s
 }
 
@@ -63,6 +79,16 @@ func (s *Service) Store() store.Store { return s.store }
 // Keys gives the api layer the JWKS.
 func (s *Service) Keys() *keys.Keys { return s.keys }
 
+// checkTransport fails closed: a live project may send on a channel only
+// when the channel has a transport; the dev outbox is for test projects.
+// It runs before anything is written, so a refused send queues nothing.
+func (s *Service) checkTransport(p store.Project, channel string) error {
+	if !p.Live || s.deliverable == nil || s.deliverable(channel) {
+		return nil
+	}
+	return ErrNoTransport(channel)
+}
+
 // storeErr maps a store error that the caller did not expect to either a
 // 503 (the database is away) or an internal error.
 func storeErr(err error, what string) error {
@@ -72,7 +98,12 @@ func storeErr(err error, what string) error {
 	if _, ok := AsError(err); ok {
 		return err
 	}
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The request's time ran out: say what timed out, not that the
+		// database is down (it may only be slow).
+		return fmt.Errorf("%w (%s: %v)", ErrServiceUnavailable.With("The request did not finish in time (%s timed out). Try again shortly.", what), what, err)
+	}
+	if errors.Is(err, store.ErrUnavailable) {
 		return fmt.Errorf("%w (%s: %v)", ErrServiceUnavailable, what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)

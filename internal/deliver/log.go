@@ -5,23 +5,20 @@ import (
 	"log/slog"
 )
 
-// Log is the development transport, used when no SMTP server or Twilio
-// account is configured: it writes the whole message (recipient, subject and
-// text, so the link or code) to the log at INFO and reports success. The
-// message also stays in the outbox, readable with `latch outbox`.
+// Log is the development transport of test projects, used when no SMTP
+// server or Twilio account is configured: the message stays in the outbox,
+// readable with `latch outbox`, and Log notes its recipient at INFO. It
+// never logs the text, which carries the link or code: no secret reaches a
+// log line. A live project's messages never go through Log (Sender).
 type Log struct{ Logger *slog.Logger }
 
-// Deliver logs m and returns nil.
+// Deliver notes m's recipient and returns nil.
 func (l Log) Deliver(ctx context.Context, m Message) error {
 	lg := l.Logger
 	if lg == nil {
 		lg = slog.Default()
 	}
-	attrs := []any{"channel", m.Channel, "to", m.To}
-	if m.Subject != "" {
-		attrs = append(attrs, "subject", m.Subject)
-	}
-	attrs = append(attrs, "text", m.Text)
-	lg.InfoContext(ctx, "message not sent: no "+m.Channel+" transport configured, logged instead", attrs...)
+	lg.InfoContext(ctx, "message kept in the dev outbox (latch outbox): no "+m.Channel+" transport configured",
+		"channel", m.Channel, "to", m.To)
 	return nil
 }

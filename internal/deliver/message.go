@@ -28,6 +28,10 @@ type Message struct {
 	Subject string `json:"subject,omitempty"`
 	Text    string `json:"text"`
 	HTML    string `json:"html,omitempty"`
+	// Key identifies the outbox row, the same on every attempt and every
+	// node ("<outbox id>.<project id>"); SMTP derives the Message-ID from
+	// it, so a receiver can drop a repeat. Set by the Sender, not stored.
+	Key string `json:"-"`
 }
 
 // Transport delivers one message. A *PermanentError means the message must

@@ -33,14 +33,21 @@ const (
 // Sender runs the background delivery loop: it claims due messages from the
 // outbox, hands each to the transport of its channel and records the outcome.
 //
-// Delivery is at-least-once: a message is marked sent right after its
-// transport returns nil, and is leased to one sender at a time, so in
-// practice each message goes out once. Failures are retried forever with
-// capped exponential backoff; only a *PermanentError ends a message (dead).
+// A message is leased to one sender at a time and marked sent right after
+// its transport returns nil. Just before the hand-off the sender records it
+// (MarkMessageHandedOff); a recorded failure clears that. So a message
+// claimed again with a hand-off recorded and no outcome was handed over by
+// a node that died before recording how it went: email is sent again with
+// the same Message-ID (receivers drop the repeat); SMS and WhatsApp, which
+// Twilio cannot deduplicate, are not sent again but marked dead (at most
+// once). Failures are retried forever with capped exponential backoff; only
+// a *PermanentError ends a message (dead).
 type Sender struct {
-	Store                store.Store
-	Ring                 *secret.Keyring
-	Email, SMS, WhatsApp Transport // nil → Log transport
+	Store store.Store
+	Ring  *secret.Keyring
+	// Email, SMS, WhatsApp: nil → the Log transport for test projects; a
+	// live project's message waits (retried) until its channel has one.
+	Email, SMS, WhatsApp Transport
 	Logger               *slog.Logger
 	Now                  func() time.Time // injected clock; time.Now when nil
 	Lease                time.Duration    // how long a claimed message is leased; default 1 min
@@ -95,7 +102,27 @@ func (s *Sender) Notify() {
 	}
 }
 
-func (s *Sender) transport(channel string) Transport {
+// Configured reports whether channel has a transport of its own (not Log).
+func (s *Sender) Configured(channel string) bool {
+	switch channel {
+	case store.ChannelEmail:
+		return s.Email != nil
+	case store.ChannelSMS:
+		return s.SMS != nil
+	case store.ChannelWhatsApp:
+		return s.WhatsApp != nil
+	}
+	return false
+}
+
+// errNoTransport is a live project's message on a channel without a
+// transport: retried, so it goes out once one is configured.
+var errNoTransport = errors.New("no transport configured for this channel; a live project's messages wait for one")
+
+// transport is the transport of a message of projectID on channel: nil for
+// an unknown channel; for a channel without one, Log for a test project and
+// nil, errNoTransport for a live one.
+func (s *Sender) transport(projectID, channel string) (Transport, error) {
 	var t Transport
 	switch channel {
 	case store.ChannelEmail:
@@ -105,12 +132,15 @@ func (s *Sender) transport(channel string) Transport {
 	case store.ChannelWhatsApp:
 		t = s.WhatsApp
 	default:
-		return nil
+		return nil, &PermanentError{Err: fmt.Errorf("unknown channel %q", channel)}
 	}
-	if t == nil {
-		t = Log{Logger: s.logger()}
+	if t != nil {
+		return t, nil
 	}
-	return t
+	if strings.HasPrefix(projectID, "project-live-") {
+		return nil, errNoTransport
+	}
+	return Log{Logger: s.logger()}, nil
 }
 
 // RunOnce claims the messages due now (up to Batch), delivers them, a few at
@@ -157,21 +187,37 @@ func (s *Sender) deliver(ctx context.Context, om store.OutboxMessage) error {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.lease()/2)
 	defer cancel()
 
+	mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+	defer mcancel()
+
 	var derr error
 	msg, err := Open(s.Ring, om)
+	t, terr := s.transport(om.ProjectID, om.Channel)
 	switch {
 	case err != nil:
 		// Another node with the right master key may still send it, and a
 		// fixed key here will: retry rather than give up.
 		derr = err
-	case s.transport(om.Channel) == nil:
-		derr = &PermanentError{Err: fmt.Errorf("unknown channel %q", om.Channel)}
+	case terr != nil:
+		derr = terr
+	case om.HandedOffAt != nil && om.Channel != store.ChannelEmail:
+		// Handed to Twilio by a node that died before recording the
+		// outcome: it may have gone out; Twilio cannot drop a repeat.
+		derr = &PermanentError{Err: errors.New("outcome unknown: handed to the transport by a node that stopped before recording the result; not sent again, to avoid a duplicate")}
 	default:
-		derr = s.transport(om.Channel).Deliver(dctx, msg)
+		if om.HandedOffAt != nil {
+			lg.WarnContext(ctx, "sending again a message whose earlier hand-off has no recorded outcome, with the same Message-ID")
+		}
+		if herr := s.Store.MarkMessageHandedOff(mctx, om.ID, s.now()); herr != nil {
+			// The database blinked after the claim. Holding the message
+			// back would delay it a whole lease; sending it risks a repeat
+			// only if recording the outcome fails too.
+			lg.WarnContext(ctx, "could not record the hand-off; sending all the same", "err", herr)
+		}
+		msg.Key = messageKey(om)
+		derr = t.Deliver(dctx, msg)
 	}
 
-	mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
-	defer mcancel()
 	var merr error
 	switch {
 	case derr == nil:
@@ -201,6 +247,9 @@ func (s *Sender) deliver(ctx context.Context, om store.OutboxMessage) error {
 	}
 	return merr
 }
+
+// messageKey is Message.Key of an outbox row.
+func messageKey(om store.OutboxMessage) string { return fmt.Sprintf("%d.%s", om.ID, om.ProjectID) }
 
 // markSent records a delivery, trying again briefly if the database blinks:
 // a delivered message left unmarked would be sent a second time once its

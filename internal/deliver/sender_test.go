@@ -551,7 +551,10 @@ func TestUnreadableMessageIsRetriedNotDropped(t *testing.T) {
 	}
 }
 
-func TestLogTransportIsTheDefault(t *testing.T) {
+// TestATestProjectsMessagesStayInTheDevOutboxAndNoSecretIsLogged: without
+// transports, a test project's messages are marked sent, stay readable in
+// the outbox, and the log names their recipients but holds no link or code.
+func TestATestProjectsMessagesStayInTheDevOutboxAndNoSecretIsLogged(t *testing.T) {
 	st := openStore(t, storetest.SQLiteURL(t))
 	ring := newRing(t)
 	project := newProject(t, st)
@@ -570,9 +573,14 @@ func TestLogTransportIsTheDefault(t *testing.T) {
 	mu.Lock()
 	out := logs.String()
 	mu.Unlock()
-	for _, want := range []string{"ada@example.com", "Your login link for Acme", "token=DOYoip3rvIMMW5lgItikFK-Ak1CfMsgjuiCyI7uuU94=", "+15555550100", "402911", "+15555550101", "715002", "level=INFO"} {
+	for _, want := range []string{"ada@example.com", "+15555550100", "+15555550101", "level=INFO"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{"DOYoip3rvIMMW5lgItikFK-Ak1CfMsgjuiCyI7uuU94", "402911", "715002"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log holds the secret %q:\n%s", secret, out)
 		}
 	}
 	if p := pending(t, st); p != 0 {
@@ -707,4 +715,92 @@ func TestDeliveredMessageIsMarkedThroughADatabaseBlink(t *testing.T) {
 	if n := len(srv.Messages()); n != 1 {
 		t.Fatalf("server received %d messages, want 1", n)
 	}
+}
+
+// recording is a Transport that keeps what it is handed.
+type recording struct {
+	mu   sync.Mutex
+	msgs []Message
+}
+
+func (r *recording) Deliver(_ context.Context, m Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, m)
+	return nil
+}
+
+func (r *recording) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
+}
+
+// TestAfterANodeDiesMidHandOffEmailIsResentWithTheSameMessageIDAndSMSIsNot:
+// a node claims two messages, records their hand-off, hands the email to
+// SMTP and the SMS to Twilio, and dies before recording either outcome (as
+// kill -9 does). Once the lease ends, the next node sends the email again
+// with the same Message-ID (a receiver drops the repeat) and does not send
+// the SMS again (Twilio cannot drop one): it is marked dead, outcome
+// unknown.
+func TestAfterANodeDiesMidHandOffEmailIsResentWithTheSameMessageIDAndSMSIsNot(t *testing.T) {
+	eachBackend(t, func(t *testing.T, url string) {
+		st := openStore(t, url)
+		ring := newRing(t)
+		project := newProject(t, st)
+		srv := newSMTPServer(t, tlsNone, "", "")
+		clock := newClock()
+		enqueue(t, st, ring, project, MagicLinkEmail("Acme", "ada@example.com", testLink, "login"), t0)
+		enqueue(t, st, ring, project, OTPText(store.ChannelSMS, "Acme", "+15555550100", "402911", 2*time.Minute), t0)
+
+		// The node that dies.
+		ctx := context.Background()
+		claimed, err := st.ClaimMessages(ctx, t0, t0.Add(time.Minute), 10)
+		if err != nil || len(claimed) != 2 {
+			t.Fatalf("claim: %v %v", claimed, err)
+		}
+		for _, om := range claimed {
+			if err := st.MarkMessageHandedOff(ctx, om.ID, t0); err != nil {
+				t.Fatal(err)
+			}
+			m, err := Open(ring, om)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Key = messageKey(om)
+			if om.Channel == store.ChannelEmail {
+				if err := srv.transport(t).Deliver(ctx, m); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+
+		// The node after it, once the lease has ended.
+		sms := &recording{}
+		s := &Sender{Store: st, Ring: ring, Email: srv.transport(t), SMS: sms, Logger: newTestLogger(t), Now: clock.Now}
+		clock.Advance(2 * time.Minute)
+		if n := runOnce(t, s); n != 2 {
+			t.Fatalf("RunOnce handled %d, want 2", n)
+		}
+		got := srv.Messages()
+		if len(got) != 2 {
+			t.Fatalf("the email was sent %d times in all, want 2 (once by each node)", len(got))
+		}
+		first, second := parseEmail(t, got[0].Data).Header.Get("Message-Id"), parseEmail(t, got[1].Data).Header.Get("Message-Id")
+		if first == "" || first != second {
+			t.Fatalf("Message-IDs %q and %q: a receiver cannot drop the repeat", first, second)
+		}
+		if sms.count() != 0 {
+			t.Fatal("the SMS whose hand-off had no outcome was sent again")
+		}
+		ms, err := st.ListMessages(ctx, "+15555550100", 1)
+		if err != nil || len(ms) != 1 || ms[0].DeadAt == nil || !strings.Contains(ms[0].LastError, "outcome unknown") {
+			t.Fatalf("the SMS row: %+v %v", ms, err)
+		}
+		// Nothing is left to send.
+		clock.Advance(time.Hour)
+		if n := runOnce(t, s); n != 0 {
+			t.Fatalf("RunOnce handled %d more", n)
+		}
+	})
 }

@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -107,9 +108,16 @@ func (s *SMTP) Deliver(ctx context.Context, m Message) error {
 	}
 	msg.Subject(oneLine(m.Subject))
 	msg.SetDate()
-	if s.fromDomain != "" {
+	switch {
+	case m.Key != "" && s.fromDomain != "":
+		// Stable across attempts and nodes: a repeat after a crash carries
+		// the same Message-ID, which receivers use to drop duplicates.
+		// Hashed: the id says nothing of the project or of message volumes.
+		sum := sha256.Sum256([]byte(m.Key))
+		msg.SetMessageIDWithValue("latch." + base64.RawURLEncoding.EncodeToString(sum[:18]) + "@" + s.fromDomain)
+	case s.fromDomain != "":
 		msg.SetMessageIDWithValue(base64.RawURLEncoding.EncodeToString(secret.Bytes(18)) + "@" + s.fromDomain)
-	} else {
+	default:
 		msg.SetMessageID()
 	}
 	msg.SetBodyString(mail.TypeTextPlain, m.Text)

@@ -72,19 +72,25 @@ type Options struct {
 	SMS       *TwilioDouble // shared Twilio double; nil = a new one
 	// NoDelivery leaves SMTP and Twilio unconfigured (the dev outbox).
 	NoDelivery bool
+	// SearchTimeout bounds one users/search (app.Config.SearchTimeout).
+	SearchTimeout time.Duration
+	// MaxConnections caps the API listener's connections (0 = no cap).
+	MaxConnections int
 }
 
 // Latch is one running node.
 type Latch struct {
-	URL       string
-	App       *app.App
-	Clock     *Clock
-	Mail      *MailServer
-	SMS       *TwilioDouble
-	Database  string
-	MasterKey string
-	Logs      *LockedBuffer
-	stop      func()
+	URL string
+	// MetricsURL is the base URL of the node's metrics listener.
+	MetricsURL string
+	App        *app.App
+	Clock      *Clock
+	Mail       *MailServer
+	SMS        *TwilioDouble
+	Database   string
+	MasterKey  string
+	Logs       *LockedBuffer
+	stop       func()
 }
 
 // Start runs a Latch node until the test ends.
@@ -104,7 +110,7 @@ func Start(t testing.TB, o Options) *Latch {
 	}
 	l := &Latch{Clock: o.Clock, Database: o.Database, MasterKey: o.MasterKey, Logs: &LockedBuffer{}}
 	cfg := app.Config{
-		Database: o.Database, MasterKey: o.MasterKey, Now: o.Clock.Now,
+		Database: o.Database, MasterKey: o.MasterKey, Now: o.Clock.Now, SearchTimeout: o.SearchTimeout, MaxConnections: o.MaxConnections,
 		Logger: slog.New(slog.NewTextHandler(l.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if !o.NoDelivery {
@@ -127,10 +133,14 @@ func Start(t testing.TB, o Options) *Latch {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { _ = a.Serve(ctx, ln); close(done) }()
-	l.App, l.URL = a, "http://"+ln.Addr().String()
+	go func() { _ = a.ServeWithMetrics(ctx, ln, mln); close(done) }()
+	l.App, l.URL, l.MetricsURL = a, "http://"+ln.Addr().String(), "http://"+mln.Addr().String()
 	l.stop = func() { cancel(); <-done; a.Close() }
 	t.Cleanup(func() {
 		l.Stop()

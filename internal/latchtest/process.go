@@ -23,9 +23,11 @@ func BuildLatch(dir string, flags ...string) (string, error) {
 }
 
 // Environ is the test's environment without any LATCH_ variable (which the
-// binary would read as flags), plus extra.
+// binary would read as flags), plus extra. The metrics listener goes on a
+// free port (not the default 127.0.0.1:9090, which nodes of one machine
+// would fight over); extra may set another.
 func Environ(extra ...string) []string {
-	var env []string
+	env := []string{"LATCH_METRICS_ADDR=127.0.0.1:0"}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "LATCH_") {
 			env = append(env, kv)

@@ -670,7 +670,7 @@ var sentMetric = regexp.MustCompile(`(?m)^latch_outbox_deliveries_total\{channel
 // sentBy reads how many emails node i delivered, from its /metrics.
 func sentBy(t *testing.T, c *cluster, i int) int {
 	t.Helper()
-	_, body := get(t, c.Nodes[i].URL+"/metrics")
+	_, body := get(t, c.Nodes[i].MetricsURL+"/metrics")
 	m := sentMetric.FindSubmatch(body)
 	if m == nil {
 		return 0

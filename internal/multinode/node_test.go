@@ -54,11 +54,12 @@ type cluster struct {
 
 // node is one running `latch serve` process.
 type node struct {
-	Name string
-	URL  string
-	cmd  *exec.Cmd
-	logs *latchtest.LockedBuffer
-	done chan struct{} // closed when the process has exited
+	Name       string
+	URL        string
+	MetricsURL string
+	cmd        *exec.Cmd
+	logs       *latchtest.LockedBuffer
+	done       chan struct{} // closed when the process has exited
 }
 
 // startCluster starts n nodes at the same time (so their migrations race)
@@ -135,7 +136,7 @@ func (c *cluster) start(name string) (*node, error) {
 	cmd.Dir = c.dir // nothing lands in the source tree
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Stdout = nd.logs
-	addr := make(chan string, 1)
+	addr := make(chan [2]string, 1)
 	cmd.Stderr = &logScanner{logs: nd.logs, addr: addr}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("node %s: start: %w", name, err)
@@ -146,7 +147,7 @@ func (c *cluster) start(name string) (*node, error) {
 	deadline := time.After(20 * time.Second)
 	select {
 	case a := <-addr:
-		nd.URL = "http://" + a
+		nd.URL, nd.MetricsURL = "http://"+a[0], "http://"+a[1]
 	case <-nd.done:
 		return nd, fmt.Errorf("node %s exited before listening:\n%s", name, nd.logs.Tail(4<<10))
 	case <-deadline:
@@ -296,10 +297,10 @@ func get(t *testing.T, url string) (int, []byte) {
 }
 
 // logScanner copies a node's JSON log into logs and sends, once, the
-// address of its "latch listening" line to addr.
+// API and metrics addresses of its "latch listening" line to addr.
 type logScanner struct {
 	logs    *latchtest.LockedBuffer
-	addr    chan<- string
+	addr    chan<- [2]string
 	partial []byte
 	sent    bool
 }
@@ -318,11 +319,12 @@ func (s *logScanner) Write(p []byte) (int, error) {
 		line := s.partial[:i]
 		s.partial = s.partial[i+1:]
 		var rec struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
+			Msg         string `json:"msg"`
+			Addr        string `json:"addr"`
+			MetricsAddr string `json:"metrics_addr"`
 		}
 		if json.Unmarshal(line, &rec) == nil && rec.Msg == "latch listening" && rec.Addr != "" {
-			s.addr <- rec.Addr
+			s.addr <- [2]string{rec.Addr, rec.MetricsAddr}
 			s.sent, s.partial = true, nil
 			return len(p), nil
 		}

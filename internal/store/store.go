@@ -264,6 +264,10 @@ type OutboxMessage struct {
 	// refused); the message stays for `latch outbox` to show.
 	DeadAt    *time.Time
 	LastError string
+	// HandedOffAt is set just before a hand-off to the transport and
+	// cleared by a recorded failure: set on an unsent message, it means a
+	// hand-off whose outcome is unknown (the node died during it).
+	HandedOffAt *time.Time
 }
 
 // UserFilter is one operand of a user search. Which of the value fields is
@@ -423,6 +427,9 @@ type Store interface {
 	// across processes.
 	ClaimMessages(ctx context.Context, now, leaseUntil time.Time, limit int) ([]OutboxMessage, error)
 	MarkMessageSent(ctx context.Context, id int64, now time.Time) error
+	// MarkMessageHandedOff records, before the hand-off, that the message
+	// is about to go to its transport.
+	MarkMessageHandedOff(ctx context.Context, id int64, now time.Time) error
 	MarkMessageFailed(ctx context.Context, id int64, errText string, next time.Time) error
 	MarkMessageDead(ctx context.Context, id int64, errText string, now time.Time) error
 	// ListMessages returns messages newest first; recipient "" = all.

@@ -35,7 +35,7 @@ func (db *DB) wrap(err error) error {
 		return c
 	}
 	if unavailable(err) {
-		return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	return err
 }

@@ -53,20 +53,21 @@ func (db *DB) RetireSigningKeys(ctx context.Context, projectID string, at, expir
 }
 
 const outboxColumns = `id, project_id, channel, recipient, payload, created_at, attempts, next_attempt_at,
-	sent_at, dead_at, last_error`
+	sent_at, dead_at, last_error, handed_off_at`
 
 func scanMessage(s rowScanner) (store.OutboxMessage, error) {
 	var m store.OutboxMessage
 	var created, next int64
-	var sent, dead sql.NullInt64
+	var sent, dead, handed sql.NullInt64
 	if err := s.Scan(&m.ID, &m.ProjectID, &m.Channel, &m.Recipient, &m.Payload, &created, &m.Attempts, &next,
-		&sent, &dead, &m.LastError); err != nil {
+		&sent, &dead, &m.LastError, &handed); err != nil {
 		return store.OutboxMessage{}, err
 	}
 	m.CreatedAt = fromMS(created)
 	m.NextAttemptAt = fromMS(next)
 	m.SentAt = timePtr(sent)
 	m.DeadAt = timePtr(dead)
+	m.HandedOffAt = timePtr(handed)
 	return m, nil
 }
 
@@ -132,9 +133,16 @@ func (db *DB) MarkMessageSent(ctx context.Context, id int64, now time.Time) erro
 	return db.execOne(ctx, `UPDATE outbox SET sent_at = ?, last_error = '' WHERE id = ?`, ms(now), id)
 }
 
-// MarkMessageFailed records a failed try and when to try again.
+// MarkMessageHandedOff records that the message is about to be handed to
+// its transport.
+func (db *DB) MarkMessageHandedOff(ctx context.Context, id int64, now time.Time) error {
+	return db.execOne(ctx, `UPDATE outbox SET handed_off_at = ? WHERE id = ?`, ms(now), id)
+}
+
+// MarkMessageFailed records a failed try and when to try again; the
+// hand-off's outcome is known, so handed_off_at is cleared.
 func (db *DB) MarkMessageFailed(ctx context.Context, id int64, errText string, next time.Time) error {
-	return db.execOne(ctx, `UPDATE outbox SET last_error = ?, next_attempt_at = ? WHERE id = ?`, errText, ms(next), id)
+	return db.execOne(ctx, `UPDATE outbox SET last_error = ?, next_attempt_at = ?, handed_off_at = NULL WHERE id = ?`, errText, ms(next), id)
 }
 
 // MarkMessageDead gives up on a message for good.

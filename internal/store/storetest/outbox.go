@@ -92,6 +92,25 @@ var outboxBehaviours = []behaviour{
 			}
 		}
 	}},
+	{"AHandOffIsRecordedUntilAFailureClearsIt", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		m := newMessage(t, s, p.ID, "handed@example.com", t0)
+		_, err := s.ClaimMessages(ctx(), t0, t0.Add(time.Minute), 10)
+		must(t, err)
+		must(t, s.MarkMessageHandedOff(ctx(), m.ID, t0.Add(time.Second)))
+		mustBe(t, s.MarkMessageHandedOff(ctx(), 1<<40, t0), store.ErrNotFound)
+		// The node dies: the next claim, after the lease, sees the hand-off.
+		got, err := s.ClaimMessages(ctx(), t0.Add(2*time.Minute), t0.Add(3*time.Minute), 10)
+		must(t, err)
+		equal(t, "claimed after the lease", len(got), 1)
+		sameTimePtr(t, "HandedOffAt", got[0].HandedOffAt, ptr(t0.Add(time.Second)))
+		// A recorded failure is a known outcome.
+		must(t, s.MarkMessageFailed(ctx(), m.ID, "smtp: 451", t0.Add(4*time.Minute)))
+		got, err = s.ClaimMessages(ctx(), t0.Add(5*time.Minute), t0.Add(6*time.Minute), 10)
+		must(t, err)
+		equal(t, "claimed after the failure", len(got), 1)
+		sameTimePtr(t, "HandedOffAt after a failure", got[0].HandedOffAt, nil)
+	}},
 	{"SentFailedAndDeadMessagesAreRecorded", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
 		sent := newMessage(t, s, p.ID, "sent@example.com", t0)
