@@ -81,6 +81,15 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	_, _ = w.Write(b)
 }
 
+// Transport errors: what the router and the body reader refuse before any
+// handler runs. They are HTTP's, so they live here; the domain's errors are
+// auth's catalogue, and both are *auth.Error for the envelope.
+var (
+	errRouteNotFound    = &auth.Error{Status: http.StatusNotFound, Type: "route_not_found", Message: "The route does not exist."}
+	errMethodNotAllowed = &auth.Error{Status: http.StatusMethodNotAllowed, Type: "method_not_allowed", Message: "The method is not allowed on this route."}
+	errRequestTooLarge  = &auth.Error{Status: http.StatusRequestEntityTooLarge, Type: "request_too_large", Message: "The request body must be at most 1 MiB."}
+)
+
 // errorBody is Stytch's error envelope (Stytch: https://stytch.com/docs/api/errors).
 type errorBody struct {
 	StatusCode   int    `json:"status_code"`
@@ -123,13 +132,13 @@ const maxBody = 1 << 20
 // these rules.
 func decode(r *http.Request, v any) error {
 	if r.ContentLength > maxBody {
-		return auth.ErrRequestTooLarge
+		return errRequestTooLarge
 	}
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return auth.ErrRequestTooLarge
+			return errRequestTooLarge
 		}
 		return auth.ErrBadRequest.With("The request body could not be read.")
 	}

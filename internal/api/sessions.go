@@ -31,17 +31,18 @@ type sessionBody struct {
 	User         userJSON     `json:"user"`
 }
 
-// authenticateSession runs under authedLazily: c may not be verified yet.
-func (s *Server) authenticateSession(r *http.Request, p store.Project, c *auth.Credentials) (any, error) {
+func (s *Server) authenticateSession(w http.ResponseWriter, r *http.Request, p store.Project) {
 	var req auth.AuthenticateSessionRequest
 	if err := decode(r, &req); err != nil {
-		return nil, err
+		writeError(w, r, err)
+		return
 	}
-	res, err := s.svc.AuthenticateSession(r.Context(), p, c, req)
+	res, err := s.svc.AuthenticateSession(r.Context(), p, req)
 	if err != nil {
-		return nil, err
+		writeError(w, r, err)
+		return
 	}
-	return sessionBody{ok(r), renderSession(res.Session), res.Token, res.JWT, renderUser(res.User)}, nil
+	writeJSON(w, http.StatusOK, sessionBody{ok(r), renderSession(res.Session), res.Token, res.JWT, renderUser(res.User)})
 }
 
 func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, p store.Project) {

@@ -84,9 +84,6 @@ var (
 	ErrUserIDMismatch          = newErr(http.StatusBadRequest, "user_id_mismatch", "The factor belongs to another user than the session.")
 	ErrUserLocked              = newErr(http.StatusTooManyRequests, "user_lock_limit_reached", "The user is locked after too many failed authentications. Try again later.")
 	ErrTooManyRequests         = newErr(http.StatusTooManyRequests, "too_many_requests", "Too many requests. Try again later.")
-	ErrRouteNotFound           = newErr(http.StatusNotFound, "route_not_found", "The route does not exist.")
-	ErrMethodNotAllowed        = newErr(http.StatusMethodNotAllowed, "method_not_allowed", "The method is not allowed on this route.")
-	ErrRequestTooLarge         = newErr(http.StatusRequestEntityTooLarge, "request_too_large", "The request body must be at most 1 MiB.")
 	ErrServiceUnavailable      = newErr(http.StatusServiceUnavailable, "service_unavailable", "The database is unavailable. Try again shortly.")
 	ErrInternal                = newErr(http.StatusInternalServerError, "internal_server_error", "Oops, something went wrong. Contact support with the request_id.")
 

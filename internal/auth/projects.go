@@ -123,37 +123,15 @@ func (s *Service) RedirectURLs(ctx context.Context, projectID string) ([]store.R
 	return s.store.ListRedirectURLs(ctx, projectID)
 }
 
-// AuthenticateProject checks HTTP Basic credentials. The secret must be one
-// of the project's, and its environment must match the project id's: a
-// test id with a live secret, or the reverse, fails. Every failure is the
-// same 401.
+// AuthenticateProject checks HTTP Basic credentials: the one check of "is
+// this caller the project?", made before anything else of a request. The
+// secret must be one of the project's, read now (a revoked secret, or a
+// deleted project whose secrets go with it, fails at once on every node;
+// the project row itself may come from a short-lived cache), compared with
+// every one in constant time; and its environment must match the project
+// id's: a test id with a live secret, or the reverse, fails. Every failure
+// is the same 401.
 func (s *Service) AuthenticateProject(ctx context.Context, projectID, sec string) (store.Project, error) {
-	p, c, err := s.ProjectFor(ctx, projectID, sec)
-	if err != nil {
-		return store.Project{}, err
-	}
-	if err := s.VerifyCredentials(ctx, p, c); err != nil {
-		return store.Project{}, err
-	}
-	return p, nil
-}
-
-// Credentials are a request's project secret, not yet checked against the
-// project's secrets (ProjectFor), or checked (VerifyCredentials, which
-// every service method that takes Credentials calls first).
-type Credentials struct {
-	hash     []byte
-	verified bool
-}
-
-// Verified reports whether the secret has been found to be the project's.
-func (c *Credentials) Verified() bool { return c.verified }
-
-// ProjectFor returns the project that HTTP Basic credentials name, without
-// checking the secret yet: the caller must not answer anything but a 401
-// before c is verified (VerifyCredentials). An id or secret of the wrong
-// form or environment, or an unknown project, is the same 401.
-func (s *Service) ProjectFor(ctx context.Context, projectID, sec string) (store.Project, *Credentials, error) {
 	var env string
 	switch {
 	case strings.HasPrefix(projectID, "project-test-"):
@@ -161,54 +139,32 @@ func (s *Service) ProjectFor(ctx context.Context, projectID, sec string) (store.
 	case strings.HasPrefix(projectID, "project-live-"):
 		env = "live"
 	default:
-		return store.Project{}, nil, ErrUnauthorizedCredentials
+		return store.Project{}, ErrUnauthorizedCredentials
 	}
 	if !strings.HasPrefix(sec, "secret-"+env+"-") {
-		return store.Project{}, nil, ErrUnauthorizedCredentials
+		return store.Project{}, ErrUnauthorizedCredentials
 	}
 	p, err := s.project(ctx, projectID)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Project{}, nil, ErrUnauthorizedCredentials
+		return store.Project{}, ErrUnauthorizedCredentials
 	}
 	if err != nil {
-		return store.Project{}, nil, storeErr(err, "get project")
-	}
-	return p, &Credentials{hash: secret.Hash(sec)}, nil
-}
-
-// VerifyCredentials checks c against the project's secrets, read now: a
-// revoked secret, or a deleted project (whose secrets go with it), fails at
-// once on every node; the project row itself may come from a short-lived
-// cache.
-func (s *Service) VerifyCredentials(ctx context.Context, p store.Project, c *Credentials) error {
-	if c.verified {
-		return nil
+		return store.Project{}, storeErr(err, "get project")
 	}
 	secrets, err := s.store.ListProjectSecrets(ctx, p.ID)
 	if err != nil {
-		return storeErr(err, "list secrets")
+		return store.Project{}, storeErr(err, "list secrets")
 	}
-	hashes := make([][]byte, len(secrets))
-	for i, ps := range secrets {
-		hashes[i] = ps.Hash
-	}
-	return c.check(hashes)
-}
-
-// check marks c verified if its hash is one of hashes, compared with every
-// one in constant time so that timing says nothing about which matched.
-func (c *Credentials) check(hashes [][]byte) error {
-	ok := false
-	for _, h := range hashes {
-		if secret.Equal(h, c.hash) {
+	hash, ok := secret.Hash(sec), false
+	for _, ps := range secrets {
+		if secret.Equal(ps.Hash, hash) {
 			ok = true
 		}
 	}
 	if !ok {
-		return ErrUnauthorizedCredentials
+		return store.Project{}, ErrUnauthorizedCredentials
 	}
-	c.verified = true
-	return nil
+	return p, nil
 }
 
 // projectCacheTTL bounds how stale a cached project row (name, lock

@@ -315,18 +315,10 @@ func parseAuthorizationCheck(raw json.RawMessage) (bool, error) {
 // session is alive, and a fresh JWT is returned (Stytch:
 // https://stytch.com/docs/api/session-auth).
 //
-// c is verified first, before anything of the request is read or decoded:
-// a caller without the secret gets the 401 and nothing else (no other
-// error, no write), and the work up to it is the same whether or not the
-// session it names exists, so its timing tells nothing either.
-func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, c *Credentials, r AuthenticateSessionRequest) (SessionResult, error) {
-	if err := s.VerifyCredentials(ctx, p, c); err != nil {
-		return SessionResult{}, err
-	}
-	return s.authenticateSession(ctx, p, r)
-}
-
-func (s *Service) authenticateSession(ctx context.Context, p store.Project, r AuthenticateSessionRequest) (SessionResult, error) {
+// p is a project whose secret the caller has proved (AuthenticateProject),
+// as for every other method: a caller without it never gets here, so it
+// learns nothing, not even by timing, of whether the session exists.
+func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r AuthenticateSessionRequest) (SessionResult, error) {
 	if err := checkDuration(r.SessionDurationMinutes); err != nil {
 		return SessionResult{}, err
 	}
