@@ -315,7 +315,7 @@ func (e *env) runBackend(ctx context.Context, backend string) (rows []row, err e
 		return nil, err
 	}
 	latch, err := startProc("latch", e.bin("latch"), latchAddr, filepath.Join(dir, "latch.log"),
-		"serve", "--addr", latchAddr, "--database", dbURL, "--master-key", e.masterB64)
+		"serve", "--addr", latchAddr, "--database", dbURL, "--master-key", e.masterB64, "--metrics-addr", "")
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,6 @@ const (
 
 var emailLocales = []string{"", "en", "es", "fr", "pt-br"}
 
-
 // EmailLinkRequest is login_or_create and send.
 type EmailLinkRequest struct {
 	Email                   string      `json:"email"`

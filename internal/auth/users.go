@@ -301,4 +301,3 @@ func userNotFound(id string) error {
 	}
 	return ErrUserNotFound.With("No user has this external_id (a value not of the form user-test-… or user-live-… is an external_id).")
 }
-
