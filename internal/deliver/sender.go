@@ -30,6 +30,16 @@ const (
 	backoffMax  = 5 * time.Minute
 )
 
+// Outbox is what a Sender needs of the store: the queued messages and
+// their outcomes (store.Store satisfies it).
+type Outbox interface {
+	ClaimMessages(ctx context.Context, now, leaseUntil time.Time, limit int) ([]store.OutboxMessage, error)
+	MarkMessageSent(ctx context.Context, id int64, now time.Time) error
+	MarkMessageHandedOff(ctx context.Context, id int64, now time.Time) error
+	MarkMessageFailed(ctx context.Context, id int64, errText string, next time.Time) error
+	MarkMessageDead(ctx context.Context, id int64, errText string, now time.Time) error
+}
+
 // Sender runs the background delivery loop: it claims due messages from the
 // outbox, hands each to the transport of its channel and records the outcome.
 //
@@ -43,7 +53,7 @@ const (
 // once). Failures are retried forever with capped exponential backoff; only
 // a *PermanentError ends a message (dead).
 type Sender struct {
-	Store store.Store
+	Store Outbox
 	Ring  *secret.Keyring
 	// Email, SMS, WhatsApp: nil → the Log transport for test projects; a
 	// live project's message waits (retried) until its channel has one.

@@ -235,7 +235,7 @@ func TestTwilio429ThenSuccessIsRetried(t *testing.T) {
 	if n := runOnce(t, s); n != 1 {
 		t.Fatalf("RunOnce handled %d", n)
 	}
-	row := onlyMessage(t, s.Store)
+	row := onlyMessage(t, s.Store.(store.Store))
 	if row.SentAt != nil || row.DeadAt != nil || !strings.Contains(row.LastError, "20429") {
 		t.Fatalf("after 429: %+v", row)
 	}
@@ -245,7 +245,7 @@ func TestTwilio429ThenSuccessIsRetried(t *testing.T) {
 	}
 	clock.Advance(time.Hour)
 	runOnce(t, s)
-	if row := onlyMessage(t, s.Store); row.SentAt == nil || row.Attempts != 2 {
+	if row := onlyMessage(t, s.Store.(store.Store)); row.SentAt == nil || row.Attempts != 2 {
 		t.Fatalf("after retry: %+v", row)
 	}
 	got := d.Requests()
@@ -263,7 +263,7 @@ func TestTwilioInvalidNumberIsDead(t *testing.T) {
 	if n := runOnce(t, s); n != 1 {
 		t.Fatalf("RunOnce handled %d", n)
 	}
-	row := onlyMessage(t, s.Store)
+	row := onlyMessage(t, s.Store.(store.Store))
 	if row.DeadAt == nil || row.SentAt != nil || !strings.Contains(row.LastError, "21211") {
 		t.Fatalf("after 400/21211: %+v", row)
 	}
@@ -290,7 +290,7 @@ func TestTwilio500IsRetried(t *testing.T) {
 		}
 		clock.Advance(10 * time.Second)
 	}
-	if row := onlyMessage(t, s.Store); row.SentAt == nil || row.DeadAt != nil || row.Attempts != 3 {
+	if row := onlyMessage(t, s.Store.(store.Store)); row.SentAt == nil || row.DeadAt != nil || row.Attempts != 3 {
 		t.Fatalf("row = %+v, want sent on the third attempt", row)
 	}
 	if n := len(d.Requests()); n != 3 {
