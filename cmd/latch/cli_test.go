@@ -28,7 +28,7 @@ var leafCommands = []struct {
 	{[]string{"project", "redirect-urls", "add"}, []string{"database", "project"}, true},
 	{[]string{"project", "redirect-urls", "list"}, []string{"database", "project"}, false},
 	{[]string{"project", "redirect-urls", "remove"}, []string{"database", "project"}, true},
-	{[]string{"keys", "rotate"}, []string{"database", "master-key", "master-key-file", "project", "grace"}, false},
+	{[]string{"keys", "rotate"}, []string{"database", "master-key", "master-key-file", "project", "grace", "lead", "now"}, false},
 }
 
 // groups are the commands made of subcommands.
@@ -163,6 +163,10 @@ func TestWrongUsageExitsTwoWithOneLine(t *testing.T) {
 		wrongUsage(t, dir, "which command?", g.args...)
 	}
 	wrongUsage(t, dir, `unknown command "frobnicate"`, "frobnicate")
+	// A rotation's timing is said one way: --now is a lead of 0, and a
+	// grace of 0 would have silently meant the 30-day default.
+	wrongUsage(t, dir, "--now and --lead contradict each other", "keys", "rotate", "--project", "p", "--now", "--lead", "1m")
+	wrongUsage(t, dir, "--grace must be positive", "keys", "rotate", "--project", "p", "--grace", "0")
 	if r := latch(t, dir, []string{"LATCH_LIMIT=many"}, "outbox"); r.code != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "$LATCH_LIMIT") {
 		t.Fatalf("a malformed LATCH_LIMIT: exit %d %q", r.code, r.stderr)
 	}

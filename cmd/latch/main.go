@@ -595,6 +595,16 @@ func keysRotate(args []string, stdout io.Writer) error {
 	if err := c.parse(args); err != nil {
 		return err
 	}
+	leadSet := false
+	c.fs.Visit(func(f *flag.Flag) { leadSet = leadSet || f.Name == "lead" })
+	switch {
+	case *now && leadSet:
+		return usagef("latch %s: --now and --lead contradict each other: --now is --lead 0 %s", c.name, c.seeHelp())
+	case *grace <= 0:
+		return usagef("latch %s: --grace must be positive (1s drops the old keys from the JWKS a second after the switch) %s", c.name, c.seeHelp())
+	case *lead < 0:
+		return usagef("latch %s: --lead cannot be negative %s", c.name, c.seeHelp())
+	}
 	a, err := openApp(*db, *mk, *mkFile, false)
 	if err != nil {
 		return err

@@ -416,8 +416,9 @@ type Store interface {
 	// ListSigningKeys returns the project's keys, newest first, including
 	// retired ones whose ExpiresAt is still in the future (or unset).
 	ListSigningKeys(ctx context.Context, projectID string, now time.Time) ([]SigningKey, error)
-	// RetireSigningKeys marks every unretired key of the project retired at
-	// at (now, or the end of a rotation's lead), leaving the JWKS at expiresAt.
+	// RetireSigningKeys retires at at (now, or the end of a rotation's lead)
+	// every key of the project not retired by then, each leaving the JWKS at
+	// expiresAt or at its own earlier expiry.
 	RetireSigningKeys(ctx context.Context, projectID string, at, expiresAt time.Time) error
 
 	// Outbox.

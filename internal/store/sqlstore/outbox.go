@@ -43,12 +43,15 @@ func (db *DB) ListSigningKeys(ctx context.Context, projectID string, now time.Ti
 	return out, db.wrap(rows.Err())
 }
 
-// RetireSigningKeys marks every unretired key of the project retired at at
-// (which may be in the future: the end of a rotation's lead), leaving the
-// JWKS at expiresAt.
+// RetireSigningKeys retires at at (now, or the end of a rotation's lead)
+// every key of the project that would still sign after it: the unretired
+// ones and those due to retire later (a rotation during another's lead).
+// Each leaves the JWKS at expiresAt, or at the expiry it already had if
+// that is sooner: a rotation never keeps a key published for longer.
 func (db *DB) RetireSigningKeys(ctx context.Context, projectID string, at, expiresAt time.Time) error {
-	_, err := db.exec(ctx, `UPDATE signing_keys SET retired_at = ?, expires_at = ?
-		WHERE project_id = ? AND retired_at IS NULL`, ms(at), ms(expiresAt), projectID)
+	_, err := db.exec(ctx, `UPDATE signing_keys SET retired_at = ?,
+		expires_at = CASE WHEN expires_at IS NOT NULL AND expires_at < ? THEN expires_at ELSE ? END
+		WHERE project_id = ? AND (retired_at IS NULL OR retired_at > ?)`, ms(at), ms(expiresAt), ms(expiresAt), projectID, ms(at))
 	return err
 }
 

@@ -328,6 +328,33 @@ var sessionBehaviours = []behaviour{
 		equal(t, "other", keys[0].KID, otherKey.KID)
 		sameTimePtr(t, "other RetiredAt", keys[0].RetiredAt, nil)
 	}},
+	{"ARotationDuringAnothersLeadRetiresEveryKeyThatWouldStillSign", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		k0 := newSigningKey(t, s, p.ID, t0)
+		// A rotation with a 10-minute lead and 30 days of grace.
+		must(t, s.RetireSigningKeys(ctx(), p.ID, t0.Add(10*time.Minute), t0.Add(10*time.Minute+720*time.Hour)))
+		k1 := newSigningKey(t, s, p.ID, t0.Add(time.Second))
+		// An emergency rotation a minute later, with 1 s of grace.
+		now := t0.Add(time.Minute)
+		must(t, s.RetireSigningKeys(ctx(), p.ID, now, now.Add(time.Second)))
+		keys, err := s.ListSigningKeys(ctx(), p.ID, now)
+		must(t, err)
+		equal(t, "len", len(keys), 2)
+		for _, k := range keys {
+			if k.KID != k0.KID && k.KID != k1.KID {
+				t.Fatalf("unexpected key %s", k.KID)
+			}
+			sameTimePtr(t, k.KID+" RetiredAt", k.RetiredAt, ptr(now))
+			sameTimePtr(t, k.KID+" ExpiresAt", k.ExpiresAt, ptr(now.Add(time.Second)))
+		}
+		// A later, longer grace never extends an earlier expiry.
+		must(t, s.RetireSigningKeys(ctx(), p.ID, now, now.Add(time.Hour)))
+		keys, err = s.ListSigningKeys(ctx(), p.ID, now)
+		must(t, err)
+		for _, k := range keys {
+			sameTimePtr(t, k.KID+" ExpiresAt kept", k.ExpiresAt, ptr(now.Add(time.Second)))
+		}
+	}},
 	{"ASigningKeyKeepsTheTimeItStartsSigning", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
 		plain := newSigningKey(t, s, p.ID, t0)
