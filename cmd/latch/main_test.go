@@ -911,6 +911,9 @@ func TestProjectSettingsChangeTheSendLimitOfARunningServer(t *testing.T) {
 func TestServeWarnsAtStartWhenLiveProjectsHaveNoTransport(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	db := "sqlite:" + filepath.Join(dir, "data", "latch.db")
 	quiet := startServer(t, dir, nil, "", "--database", db) // only the test project: no warning
 	quiet.stop(t)
