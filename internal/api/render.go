@@ -132,7 +132,7 @@ func renderSession(s *store.Session) *sessionJSON {
 		AuthenticationFactors: make([]factorJSON, 0, len(s.Factors)),
 		StartedAt:             ts(s.StartedAt), LastAccessedAt: ts(s.LastAccessedAt), ExpiresAt: ts(s.ExpiresAt),
 		Attributes:   attributesJSON{IPAddress: s.IPAddress, UserAgent: s.UserAgent},
-		CustomClaims: rawOr(s.CustomClaims, "{}"),
+		CustomClaims: rawOr(auth.VisibleClaims(s.CustomClaims), "{}"),
 	}
 	if out.Roles == nil {
 		out.Roles = []string{}

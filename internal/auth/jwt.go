@@ -103,7 +103,7 @@ func jwtPayload(p store.Project, sess store.Session, iat time.Time) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	custom := bytes.TrimSpace(sess.CustomClaims)
+	custom := bytes.TrimSpace(VisibleClaims(sess.CustomClaims))
 	if len(custom) < 2 || custom[0] != '{' || custom[len(custom)-1] != '}' {
 		return out, nil
 	}

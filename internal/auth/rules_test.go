@@ -129,3 +129,57 @@ func deref(p *int) any {
 	}
 	return *p
 }
+
+func TestCustomClaimsKeepEveryDigit(t *testing.T) {
+	got, err := mergeClaims(json.RawMessage(`{"id":9007199254740993}`), json.RawMessage(`{"big":12345678901234567890,"pi":3.141592653589793238}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"big":12345678901234567890,"id":9007199254740993,"pi":3.141592653589793238}`; string(got) != want {
+		t.Fatalf("merged claims %s, want %s", got, want)
+	}
+}
+
+// TestStoredClaimsWithReservedNamesNeverReachAJWT: claims stored before
+// reserved names were refused (sessions live up to a year) are shown and
+// signed without them, so no verifier decoding by name takes "EXP" or
+// "ſub" for exp or sub.
+func TestStoredClaimsWithReservedNamesNeverReachAJWT(t *testing.T) {
+	stored := json.RawMessage(`{"EXP":9999999999,"SUB":"user-test-victim","ſub":"v2","https://STYTCH.com/x":1,"plan":"gold"}`)
+	if got := string(VisibleClaims(stored)); got != `{"plan":"gold"}` {
+		t.Fatalf("VisibleClaims = %s", got)
+	}
+	clean := json.RawMessage(`{"b":1, "a":2}`)
+	if got := VisibleClaims(clean); string(got) != string(clean) {
+		t.Fatalf("claims without reserved names changed: %s", got)
+	}
+	iat := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	payload, err := jwtPayload(store.Project{ID: "p"}, store.Session{UserID: "u", ExpiresAt: iat.Add(time.Hour), CustomClaims: stored}, iat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{`"EXP"`, `"SUB"`, `"ſub"`, `STYTCH.com`} {
+		if strings.Contains(string(payload), name) {
+			t.Fatalf("the JWT payload carries %s: %s", name, payload)
+		}
+	}
+}
+
+// TestSearchValuesMatchNamesExactly: names inside a filter_value match as
+// the request's own do, exactly; a case-folded twin neither overrides nor
+// joins them, and a duplicate is refused.
+func TestSearchValuesMatchNamesExactly(t *testing.T) {
+	q, err := parseSearchQuery(&SearchQuery{Operator: "AND", Operands: []SearchOperand{{FilterName: "created_at_between",
+		FilterValue: json.RawMessage(`{"greater_than":"2000-01-01T00:00:00Z","less_than":"2099-01-01T00:00:00Z","GREATER_THAN":"2098-01-01T00:00:00Z"}`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := q.Filters[0].After.Year(); got != 2000 {
+		t.Fatalf("greater_than read as %d: a case-folded name overrode it", got)
+	}
+	_, err = parseSearchQuery(&SearchQuery{Operator: "AND", Operands: []SearchOperand{{FilterName: "created_at_between",
+		FilterValue: json.RawMessage(`{"greater_than":"2000-01-01T00:00:00Z","greater_than":"2098-01-01T00:00:00Z","less_than":"2099-01-01T00:00:00Z"}`)}}})
+	if err == nil {
+		t.Fatal("a duplicate name inside filter_value was accepted")
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/latch-auth/latch/internal/store"
 )
 
@@ -191,17 +193,17 @@ func parseSearchQuery(sq *SearchQuery) (store.UserQuery, error) {
 			}
 		case "between":
 			var b struct {
-				GreaterThan json.RawMessage `json:"greater_than"`
-				LessThan    json.RawMessage `json:"less_than"`
+				GreaterThan jsontext.Value `json:"greater_than"`
+				LessThan    jsontext.Value `json:"less_than"`
 			}
-			if err := json.Unmarshal(v, &b); err != nil {
+			if err := decodeExact(v, &b); err != nil {
 				return q, ErrSearchExpectedTime
 			}
-			ga, err := parseTimeValue(b.GreaterThan)
+			ga, err := parseTimeValue(json.RawMessage(b.GreaterThan))
 			if err != nil {
 				return q, err
 			}
-			lb, err := parseTimeValue(b.LessThan)
+			lb, err := parseTimeValue(json.RawMessage(b.LessThan))
 			if err != nil {
 				return q, err
 			}

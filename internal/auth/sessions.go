@@ -301,7 +301,7 @@ func parseAuthorizationCheck(raw json.RawMessage) (bool, error) {
 		ResourceID string `json:"resource_id"`
 		Action     string `json:"action"`
 	}
-	if err := json.Unmarshal(raw, &c); err != nil || c.ResourceID == "" || c.Action == "" {
+	if err := decodeExact(raw, &c); err != nil || c.ResourceID == "" || c.Action == "" {
 		return false, ErrBadRequest.With("authorization_check must be an object with a resource_id and an action.")
 	}
 	return true, nil
