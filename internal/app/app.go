@@ -71,7 +71,10 @@ type App struct {
 
 // Open connects to the database, applies migrations, loads the master key
 // and builds the service. It starts nothing in the background.
-func Open(ctx context.Context, cfg Config) (*App, error) {
+func Open(ctx context.Context, cfg Config) (_ *App, err error) {
+	if cfg.SMTPURL != "" && cfg.EmailFrom == "" {
+		return nil, errors.New("--email-from is required with --smtp")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -83,31 +86,29 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every error from here on leaves nothing open.
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
 	if err := db.Migrate(ctx); err != nil {
-		db.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	master, err := LoadMasterKey(cfg.MasterKey, cfg.MasterKeyFile, cfg.Database, true)
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	ring, err := secret.NewKeyring(master)
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	a := &App{Store: db, Ring: ring, log: cfg.Logger, cfg: cfg}
 	a.Keys = keys.New(db, ring, cfg.Now)
 	a.Sender = &deliver.Sender{Store: db, Ring: ring, Logger: cfg.Logger, Now: cfg.Now}
 	if cfg.SMTPURL != "" {
-		from := cfg.EmailFrom
-		if from == "" {
-			return nil, errors.New("--email-from is required with --smtp")
-		}
-		m, err := deliver.NewSMTP(cfg.SMTPURL, from)
+		m, err := deliver.NewSMTP(cfg.SMTPURL, cfg.EmailFrom)
 		if err != nil {
-			db.Close()
 			return nil, err
 		}
 		m.TLSConfig = cfg.SMTPTLS
