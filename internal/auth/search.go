@@ -94,14 +94,14 @@ func (g *searchGate) leave(projectID string) {
 }
 
 var searchFilterKinds = map[string]string{
-	"created_at_greater_than": "time", "created_at_less_than": "time", "created_at_between": "between",
-	"status":  "status",
-	"user_id": "strings", "email_address": "strings", "email_id": "strings", "phone_number": "strings",
-	"phone_id": "strings", "oauth_provider": "strings", "webauthn_registration_id": "strings",
-	"crypto_wallet_id": "strings", "crypto_wallet_address": "strings", "totp_id": "strings",
-	"email_verified": "bool", "phone_verified": "bool", "webauthn_registration_verified": "bool",
-	"crypto_wallet_verified": "bool", "totp_verified": "bool", "password_exists": "bool",
-	"full_name_fuzzy": "fuzzy", "email_address_fuzzy": "fuzzy", "phone_number_fuzzy": "fuzzy",
+	store.FilterCreatedAtGreaterThan: "time", store.FilterCreatedAtLessThan: "time", store.FilterCreatedAtBetween: "between",
+	store.FilterStatus: "status",
+	store.FilterUserId: "strings", store.FilterEmailAddress: "strings", store.FilterEmailId: "strings", store.FilterPhoneNumber: "strings",
+	store.FilterPhoneId: "strings", store.FilterOauthProvider: "strings", store.FilterWebauthnRegistrationId: "strings",
+	store.FilterCryptoWalletId: "strings", store.FilterCryptoWalletAddress: "strings", store.FilterTotpId: "strings",
+	store.FilterEmailVerified: "bool", store.FilterPhoneVerified: "bool", store.FilterWebauthnRegistrationVerified: "bool",
+	store.FilterCryptoWalletVerified: "bool", store.FilterTotpVerified: "bool", store.FilterPasswordExists: "bool",
+	store.FilterFullNameFuzzy: "fuzzy", store.FilterEmailAddressFuzzy: "fuzzy", store.FilterPhoneNumberFuzzy: "fuzzy",
 }
 
 // SearchUsers runs a user search with cursor paging. Results are in order
@@ -186,7 +186,7 @@ func parseSearchQuery(sq *SearchQuery) (store.UserQuery, error) {
 			if err != nil {
 				return q, err
 			}
-			if op.FilterName == "created_at_greater_than" {
+			if op.FilterName == store.FilterCreatedAtGreaterThan {
 				f.After = &t
 			} else {
 				f.Before = &t
@@ -225,14 +225,14 @@ func parseSearchQuery(sq *SearchQuery) (store.UserQuery, error) {
 			// Addresses and numbers are found in their canonical form, so
 			// every spelling finds the same user; one that no route would
 			// take is refused as those routes refuse it, not searched for.
-			if op.FilterName == "email_address" {
+			if op.FilterName == store.FilterEmailAddress {
 				for i := range f.Strings {
 					if f.Strings[i], err = NormalizeEmail(f.Strings[i]); err != nil {
 						return q, err
 					}
 				}
 			}
-			if op.FilterName == "phone_number" {
+			if op.FilterName == store.FilterPhoneNumber {
 				for i := range f.Strings {
 					if f.Strings[i], err = NormalizePhone(f.Strings[i]); err != nil {
 						return q, err

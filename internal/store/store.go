@@ -270,6 +270,34 @@ type OutboxMessage struct {
 	HandedOffAt *time.Time
 }
 
+// The filter names of a user search (Stytch: https://stytch.com/docs/api/search-users),
+// one home for auth (which parses them) and the stores (which run them).
+const (
+	FilterCreatedAtGreaterThan         = "created_at_greater_than"
+	FilterCreatedAtLessThan            = "created_at_less_than"
+	FilterCreatedAtBetween             = "created_at_between"
+	FilterStatus                       = "status"
+	FilterUserId                       = "user_id"
+	FilterEmailAddress                 = "email_address"
+	FilterEmailId                      = "email_id"
+	FilterPhoneNumber                  = "phone_number"
+	FilterPhoneId                      = "phone_id"
+	FilterEmailVerified                = "email_verified"
+	FilterPhoneVerified                = "phone_verified"
+	FilterFullNameFuzzy                = "full_name_fuzzy"
+	FilterEmailAddressFuzzy            = "email_address_fuzzy"
+	FilterPhoneNumberFuzzy             = "phone_number_fuzzy"
+	FilterOauthProvider                = "oauth_provider"
+	FilterWebauthnRegistrationId       = "webauthn_registration_id"
+	FilterCryptoWalletId               = "crypto_wallet_id"
+	FilterCryptoWalletAddress          = "crypto_wallet_address"
+	FilterTotpId                       = "totp_id"
+	FilterWebauthnRegistrationVerified = "webauthn_registration_verified"
+	FilterCryptoWalletVerified         = "crypto_wallet_verified"
+	FilterTotpVerified                 = "totp_verified"
+	FilterPasswordExists               = "password_exists"
+)
+
 // UserFilter is one operand of a user search. Which of the value fields is
 // used depends on Name (Stytch: https://stytch.com/docs/api/search-users).
 type UserFilter struct {

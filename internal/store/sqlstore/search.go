@@ -112,7 +112,7 @@ func filterCondition(projectID string, f store.UserFilter) (string, []any, error
 	}
 
 	switch f.Name {
-	case "created_at_greater_than", "created_at_less_than", "created_at_between":
+	case store.FilterCreatedAtGreaterThan, store.FilterCreatedAtLessThan, store.FilterCreatedAtBetween:
 		var conds []string
 		var args []any
 		if f.After != nil {
@@ -127,13 +127,13 @@ func filterCondition(projectID string, f store.UserFilter) (string, []any, error
 			return matchAll, nil, nil
 		}
 		return strings.Join(conds, " AND "), args, nil
-	case "status":
+	case store.FilterStatus:
 		c, a := inList(`u.status`, f.Strings)
 		return c, a, nil
-	case "user_id":
+	case store.FilterUserId:
 		c, a := inList(`u.id`, f.Strings)
 		return c, a, nil
-	case "email_address":
+	case store.FilterEmailAddress:
 		lowered := make([]string, len(f.Strings))
 		for i, s := range f.Strings {
 			lowered[i] = normEmail(s)
@@ -141,25 +141,25 @@ func filterCondition(projectID string, f store.UserFilter) (string, []any, error
 		c, a := inList(`e.address_norm`, lowered)
 		c, a = owns("emails", "e", c+` AND `+identity("e"), a)
 		return c, a, nil
-	case "email_id":
+	case store.FilterEmailId:
 		c, a := inList(`e.id`, f.Strings)
 		c, a = owns("emails", "e", c, a)
 		return c, a, nil
-	case "phone_number":
+	case store.FilterPhoneNumber:
 		c, a := inList(`p.number`, f.Strings)
 		c, a = owns("phones", "p", c+` AND `+identity("p"), a)
 		return c, a, nil
-	case "phone_id":
+	case store.FilterPhoneId:
 		c, a := inList(`p.id`, f.Strings)
 		c, a = owns("phones", "p", c, a)
 		return c, a, nil
-	case "email_verified":
+	case store.FilterEmailVerified:
 		c, a := owns("emails", "e", `e.verified = ?`, []any{f.Bool})
 		return c, a, nil
-	case "phone_verified":
+	case store.FilterPhoneVerified:
 		c, a := owns("phones", "p", `p.verified = ?`, []any{f.Bool})
 		return c, a, nil
-	case "full_name_fuzzy":
+	case store.FilterFullNameFuzzy:
 		pat := fuzzy()
 		if pat == "" {
 			return matchNothing, nil, nil
@@ -176,24 +176,24 @@ func filterCondition(projectID string, f store.UserFilter) (string, []any, error
 			args[i] = pat
 		}
 		return strings.Join(conds, " OR "), args, nil
-	case "email_address_fuzzy":
+	case store.FilterEmailAddressFuzzy:
 		pat := fuzzy()
 		if pat == "" {
 			return matchNothing, nil, nil
 		}
 		c, a := owns("emails", "e", `e.address_norm LIKE ? ESCAPE '\' AND `+identity("e"), []any{pat})
 		return c, a, nil
-	case "phone_number_fuzzy":
+	case store.FilterPhoneNumberFuzzy:
 		pat := fuzzy()
 		if pat == "" {
 			return matchNothing, nil, nil
 		}
 		c, a := owns("phones", "p", `p.number LIKE ? ESCAPE '\' AND `+identity("p"), []any{pat})
 		return c, a, nil
-	case "oauth_provider", "webauthn_registration_id", "crypto_wallet_id", "crypto_wallet_address", "totp_id":
+	case store.FilterOauthProvider, store.FilterWebauthnRegistrationId, store.FilterCryptoWalletId, store.FilterCryptoWalletAddress, store.FilterTotpId:
 		// Features Latch does not have: nobody has one.
 		return matchNothing, nil, nil
-	case "webauthn_registration_verified", "crypto_wallet_verified", "totp_verified", "password_exists":
+	case store.FilterWebauthnRegistrationVerified, store.FilterCryptoWalletVerified, store.FilterTotpVerified, store.FilterPasswordExists:
 		if f.Bool {
 			return matchNothing, nil, nil
 		}
