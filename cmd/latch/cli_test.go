@@ -167,6 +167,7 @@ func TestWrongUsageExitsTwoWithOneLine(t *testing.T) {
 	// grace of 0 would have silently meant the 30-day default.
 	wrongUsage(t, dir, "--now and --lead contradict each other", "keys", "rotate", "--project", "p", "--now", "--lead", "1m")
 	wrongUsage(t, dir, "--grace must be positive", "keys", "rotate", "--project", "p", "--grace", "0")
+	wrongUsage(t, dir, "--limit must be 1 or more", "outbox", "--limit", "-1")
 	if r := latch(t, dir, []string{"LATCH_LIMIT=many"}, "outbox"); r.code != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "$LATCH_LIMIT") {
 		t.Fatalf("a malformed LATCH_LIMIT: exit %d %q", r.code, r.stderr)
 	}

@@ -171,7 +171,7 @@ func prepareDatabase(db string, create bool) error {
 }
 
 func serve(args []string, stdout, stderr io.Writer) error {
-	c := newCommand(stdout, "serve", "", "Run Latch's HTTP API, the outbox sender and the janitor.")
+	c := newCommand(stdout, "serve", "", "Run Latch's HTTP API, the outbox sender and the janitor. Session JWTs are signed with the system's OpenSSL (libcrypto.so.3) where it loads, else Go's crypto/rsa; LATCH_RSA_SIGNER=go forces crypto/rsa.")
 	addr := c.fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	db := databaseFlag(c)
 	mk, mkFile := masterKeyFlags(c)
@@ -329,8 +329,8 @@ For the README's curl walk-through, paste:
 
   export P=%s S=%s
 
-Try it:
-  curl -u "$P:$S" -X POST %s/v1/users -H 'Content-Type: application/json' -d '{"email":"ada@example.com"}'
+Try it (the project's JWKS; the walk-through then creates its first user):
+  curl -u "$P:$S" %s/v1/sessions/jwks/$P
 
 Magic links go to http://localhost:3000/authenticate by default ('latch project redirect-urls --help').
 
@@ -630,10 +630,13 @@ func outbox(args []string, stdout io.Writer) error {
 	db := databaseFlag(c)
 	mk, mkFile := masterKeyFlags(c)
 	to := c.fs.String("to", "", "only messages to this address or number")
-	limit := c.fs.Int("limit", 20, "how many messages")
+	limit := c.fs.Int("limit", 20, "how many messages (1 or more)")
 	asJSON := c.fs.Bool("json", false, "print JSON, one array")
 	if err := c.parse(args); err != nil {
 		return err
+	}
+	if *limit < 1 {
+		return usagef("latch %s: --limit must be 1 or more %s", c.name, c.seeHelp())
 	}
 	st, err := openStore(*db)
 	if err != nil {

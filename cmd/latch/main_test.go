@@ -324,7 +324,7 @@ func TestFirstStartCreatesTheDatabaseAndPrintsATestProjectOnce(t *testing.T) {
 		t.Fatalf("the first start does not print %q:\n%s", want, s.stdout)
 	}
 	// The curl line it prints reaches this server.
-	if want := "http://" + s.addr + "/v1/users"; !strings.Contains(s.stdout.String(), want) {
+	if want := "http://" + s.addr + "/v1/sessions/jwks/"; !strings.Contains(s.stdout.String(), want) {
 		t.Fatalf("the first start's hint does not name %s:\n%s", want, s.stdout)
 	}
 	// /healthz needs no credentials.
@@ -860,8 +860,13 @@ func TestTheBinaryWorksOnPostgreSQL(t *testing.T) {
 			old = sid
 		}
 	}
-	mustLatch(t, dir, nil, "project", "rotate-secret", "--database", db, "--project", id, "--revoke-secret", old)
+	mustLatch(t, dir, []string{key}, "project", "rotate-secret", "--database", db, "--project", id, "--revoke-secret", old)
 	refused(t, s, id, secret)
+	// A command with another master key (here a new key file made in this
+	// folder) refuses the database rather than sealing data no node can open.
+	if r := latch(t, dir, nil, "project", "rotate-secret", "--database", db, "--project", id); r.code != 1 || !strings.Contains(r.stderr, "master key does not open") {
+		t.Fatalf("a command with the wrong master key: exit %d %q", r.code, r.stderr)
+	}
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("exit %d", code)
 	}

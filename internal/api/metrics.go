@@ -87,7 +87,10 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 }
 
 // MetricsHandler serves the metrics in Prometheus's format, for the
-// metrics listener (`--metrics-addr`).
+// metrics listener (`--metrics-addr`): GET /metrics, and 404 for anything
+// else, so that a scraper pointed at the wrong path finds out.
 func (s *Server) MetricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	return mux
 }

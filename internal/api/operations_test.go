@@ -43,6 +43,18 @@ func TestMetricsAreServedApartFromTheAPIAndAScrapeCountsNothing(t *testing.T) {
 	if r.Status != http.StatusNotFound || r.ErrorType() != "route_not_found" {
 		t.Fatalf("GET /metrics on the API port: want 404 route_not_found, got %d: %.200s", r.Status, r.Raw)
 	}
+	// The metrics listener serves GET /metrics and nothing else.
+	for _, c := range []struct{ method, path string }{{http.MethodGet, "/healthz"}, {http.MethodPost, "/metrics"}, {http.MethodGet, "/anything"}} {
+		req, _ := http.NewRequest(c.method, l.MetricsURL+c.path, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			t.Fatalf("%s %s on the metrics listener answered 200", c.method, c.path)
+		}
+	}
 
 	// The first background count runs as the node starts.
 	var first string

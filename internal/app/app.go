@@ -26,6 +26,7 @@ import (
 	"github.com/latch-auth/latch/internal/deliver"
 	"github.com/latch-auth/latch/internal/keys"
 	"github.com/latch-auth/latch/internal/secret"
+	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/store/sqlstore"
 )
 
@@ -101,6 +102,9 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	ring, err := secret.NewKeyring(master)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkMasterKey(ctx, db, ring, cfg.Now()); err != nil {
 		return nil, err
 	}
 	a := &App{Store: db, Ring: ring, log: cfg.Logger, cfg: cfg}
@@ -273,6 +277,26 @@ func DataDir(database string) string {
 		return filepath.Dir(path)
 	}
 	return "latch-data"
+}
+
+// checkMasterKey refuses a master key that does not open the database's
+// sealed data: a node started with another key (a second node that made
+// its own key file, say) would otherwise answer /healthz 200 and then fail
+// every login with a 500. It tries one project's signing key; a database
+// without projects has nothing to check.
+func checkMasterKey(ctx context.Context, db store.Store, ring *secret.Keyring, now time.Time) error {
+	ps, err := db.ListProjects(ctx)
+	if err != nil || len(ps) == 0 {
+		return err
+	}
+	ks, err := db.ListSigningKeys(ctx, ps[0].ID, now)
+	if err != nil || len(ks) == 0 {
+		return err
+	}
+	if _, err := ring.Open(ks[0].PrivateKeyEnc, []byte(ks[0].KID)); err != nil {
+		return errors.New("the master key does not open this database's keys: every node of one database needs the same --master-key or --master-key-file (with PostgreSQL, give it explicitly; the default is a new file in ./latch-data)")
+	}
+	return nil
 }
 
 // LoadMasterKey returns the install's 32-byte master key: from b64 if
