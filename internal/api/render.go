@@ -95,32 +95,16 @@ func renderUser(u store.User) userJSON {
 	return out
 }
 
-type attributesJSON struct {
-	IPAddress string `json:"ip_address"`
-	UserAgent string `json:"user_agent"`
-}
-
-type factorJSON struct {
-	Type                      string                           `json:"type"`
-	DeliveryMethod            string                           `json:"delivery_method"`
-	LastAuthenticatedAt       string                           `json:"last_authenticated_at"`
-	CreatedAt                 string                           `json:"created_at"`
-	UpdatedAt                 string                           `json:"updated_at"`
-	EmailFactor               *store.EmailFactor               `json:"email_factor,omitempty"`
-	PhoneNumberFactor         *store.PhoneNumberFactor         `json:"phone_number_factor,omitempty"`
-	EmbeddableMagicLinkFactor *store.EmbeddableMagicLinkFactor `json:"embeddable_magic_link_factor,omitempty"`
-}
-
 type sessionJSON struct {
-	SessionID             string          `json:"session_id"`
-	UserID                string          `json:"user_id"`
-	AuthenticationFactors []factorJSON    `json:"authentication_factors"`
-	Roles                 []string        `json:"roles"`
-	StartedAt             string          `json:"started_at"`
-	LastAccessedAt        string          `json:"last_accessed_at"`
-	ExpiresAt             string          `json:"expires_at"`
-	Attributes            attributesJSON  `json:"attributes"`
-	CustomClaims          json.RawMessage `json:"custom_claims"`
+	SessionID             string            `json:"session_id"`
+	UserID                string            `json:"user_id"`
+	AuthenticationFactors []auth.FactorJSON `json:"authentication_factors"`
+	Roles                 []string          `json:"roles"`
+	StartedAt             string            `json:"started_at"`
+	LastAccessedAt        string            `json:"last_accessed_at"`
+	ExpiresAt             string            `json:"expires_at"`
+	Attributes            auth.Attributes   `json:"attributes"`
+	CustomClaims          json.RawMessage   `json:"custom_claims"`
 }
 
 func renderSession(s *store.Session) *sessionJSON {
@@ -129,20 +113,16 @@ func renderSession(s *store.Session) *sessionJSON {
 	}
 	out := &sessionJSON{
 		SessionID: s.ID, UserID: s.UserID, Roles: s.Roles,
-		AuthenticationFactors: make([]factorJSON, 0, len(s.Factors)),
+		AuthenticationFactors: make([]auth.FactorJSON, 0, len(s.Factors)),
 		StartedAt:             ts(s.StartedAt), LastAccessedAt: ts(s.LastAccessedAt), ExpiresAt: ts(s.ExpiresAt),
-		Attributes:   attributesJSON{IPAddress: s.IPAddress, UserAgent: s.UserAgent},
+		Attributes:   auth.Attributes{IPAddress: s.IPAddress, UserAgent: s.UserAgent},
 		CustomClaims: rawOr(auth.VisibleClaims(s.CustomClaims), "{}"),
 	}
 	if out.Roles == nil {
 		out.Roles = []string{}
 	}
 	for _, f := range s.Factors {
-		out.AuthenticationFactors = append(out.AuthenticationFactors, factorJSON{
-			Type: f.Type, DeliveryMethod: f.DeliveryMethod,
-			LastAuthenticatedAt: ts(f.LastAuthenticatedAt), CreatedAt: ts(f.CreatedAt), UpdatedAt: ts(f.UpdatedAt),
-			EmailFactor: f.EmailFactor, PhoneNumberFactor: f.PhoneNumberFactor, EmbeddableMagicLinkFactor: f.EmbeddableMagicLinkFactor,
-		})
+		out.AuthenticationFactors = append(out.AuthenticationFactors, auth.Factor(f))
 	}
 	return out
 }

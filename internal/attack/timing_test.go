@@ -49,16 +49,6 @@ func TestAWrongSecretTellsNothingOfASession(t *testing.T) {
 				}
 			}
 		}
-		ml, mb := median(tl), median(tb)
-		iqr := max(quantile(tl, 0.75)-quantile(tl, 0.25), quantile(tb, 0.75)-quantile(tb, 0.25))
-		noise := iqr * 4 / 10
-		diff := ml - mb
-		if diff < 0 {
-			diff = -diff
-		}
-		t.Logf("%s: wrong secret, median for a live session token %v, for a bogus one %v (difference %v; noise bound %v)", backend, ml, mb, diff, noise)
-		if limit := max(noise, 20*time.Microsecond); diff > limit {
-			t.Errorf("a wrong secret takes %v for a live session token and %v for a bogus one: the %v difference exceeds the noise (%v)", ml, mb, diff, limit)
-		}
+		sameTiming(t, backend+": wrong secret, live vs bogus session token", tl, tb, 20*time.Microsecond)
 	})
 }

@@ -42,21 +42,19 @@ type jwtClaims struct {
 // "id" for "session_id" and without user_id (the JWT's sub) and
 // custom_claims (top level).
 type sessionClaim struct {
-	ID             string        `json:"id"`
-	StartedAt      string        `json:"started_at"`
-	LastAccessedAt string        `json:"last_accessed_at"`
-	ExpiresAt      string        `json:"expires_at"`
-	Attributes     attributes    `json:"attributes"`
-	Factors        []factorClaim `json:"authentication_factors"`
-	Roles          []string      `json:"roles"`
+	ID             string       `json:"id"`
+	StartedAt      string       `json:"started_at"`
+	LastAccessedAt string       `json:"last_accessed_at"`
+	ExpiresAt      string       `json:"expires_at"`
+	Attributes     Attributes   `json:"attributes"`
+	Factors        []FactorJSON `json:"authentication_factors"`
+	Roles          []string     `json:"roles"`
 }
 
-type attributes struct {
-	IPAddress string `json:"ip_address"`
-	UserAgent string `json:"user_agent"`
-}
-
-type factorClaim struct {
+// FactorJSON is an authentication factor as Stytch writes it, in a
+// session object and in the JWT's session claim alike (the API's replies
+// use it too, so that the two cannot drift apart).
+type FactorJSON struct {
 	Type                      string                           `json:"type"`
 	DeliveryMethod            string                           `json:"delivery_method"`
 	LastAuthenticatedAt       string                           `json:"last_authenticated_at"`
@@ -65,6 +63,15 @@ type factorClaim struct {
 	EmailFactor               *store.EmailFactor               `json:"email_factor,omitempty"`
 	PhoneNumberFactor         *store.PhoneNumberFactor         `json:"phone_number_factor,omitempty"`
 	EmbeddableMagicLinkFactor *store.EmbeddableMagicLinkFactor `json:"embeddable_magic_link_factor,omitempty"`
+}
+
+// Factor writes f as Stytch does.
+func Factor(f store.Factor) FactorJSON {
+	return FactorJSON{
+		Type: f.Type, DeliveryMethod: f.DeliveryMethod, LastAuthenticatedAt: Timestamp(f.LastAuthenticatedAt),
+		CreatedAt: Timestamp(f.CreatedAt), UpdatedAt: Timestamp(f.UpdatedAt),
+		EmailFactor: f.EmailFactor, PhoneNumberFactor: f.PhoneNumberFactor, EmbeddableMagicLinkFactor: f.EmbeddableMagicLinkFactor,
+	}
 }
 
 // jwtPayload is the payload of a session JWT issued at iat: exp is
@@ -84,8 +91,8 @@ func jwtPayload(p store.Project, sess store.Session, iat time.Time) ([]byte, err
 		Session: sessionClaim{
 			ID: sess.ID, StartedAt: Timestamp(sess.StartedAt), LastAccessedAt: Timestamp(sess.LastAccessedAt),
 			ExpiresAt:  Timestamp(sess.ExpiresAt),
-			Attributes: attributes{IPAddress: sess.IPAddress, UserAgent: sess.UserAgent},
-			Factors:    make([]factorClaim, 0, len(sess.Factors)),
+			Attributes: Attributes{IPAddress: sess.IPAddress, UserAgent: sess.UserAgent},
+			Factors:    make([]FactorJSON, 0, len(sess.Factors)),
 			Roles:      sess.Roles,
 		},
 	}
@@ -93,11 +100,7 @@ func jwtPayload(p store.Project, sess store.Session, iat time.Time) ([]byte, err
 		c.Session.Roles = []string{}
 	}
 	for _, f := range sess.Factors {
-		c.Session.Factors = append(c.Session.Factors, factorClaim{
-			Type: f.Type, DeliveryMethod: f.DeliveryMethod, LastAuthenticatedAt: Timestamp(f.LastAuthenticatedAt),
-			CreatedAt: Timestamp(f.CreatedAt), UpdatedAt: Timestamp(f.UpdatedAt),
-			EmailFactor: f.EmailFactor, PhoneNumberFactor: f.PhoneNumberFactor, EmbeddableMagicLinkFactor: f.EmbeddableMagicLinkFactor,
-		})
+		c.Session.Factors = append(c.Session.Factors, Factor(f))
 	}
 	out, err := json.Marshal(c)
 	if err != nil {
