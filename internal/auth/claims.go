@@ -25,7 +25,7 @@ func mergeClaims(old, patch json.RawMessage) (json.RawMessage, error) {
 	if len(old) == 0 {
 		old = json.RawMessage(`{}`)
 	}
-	if len(bytes.TrimSpace(patch)) == 0 || bytes.Equal(bytes.TrimSpace(patch), []byte("null")) {
+	if !hasClaimsPatch(patch) {
 		return old, nil
 	}
 	var p map[string]any
@@ -50,6 +50,13 @@ func mergeClaims(old, patch json.RawMessage) (json.RawMessage, error) {
 		return nil, ErrCustomClaimsTooLarge
 	}
 	return out, nil
+}
+
+// hasClaimsPatch reports whether a request's session_custom_claims asks for
+// any change: absent and null ask for none.
+func hasClaimsPatch(patch json.RawMessage) bool {
+	p := bytes.TrimSpace(patch)
+	return len(p) > 0 && !bytes.Equal(p, []byte("null"))
 }
 
 // reservedClaim refuses a custom claim's name that a verifier could take

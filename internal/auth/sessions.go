@@ -347,38 +347,28 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 		return SessionResult{}, ErrSessionAuthorization
 	}
 	now := s.Now()
-	var newExpiry *time.Time
-	if r.SessionDurationMinutes != nil {
-		sess.ExpiresAt = now.Add(time.Duration(*r.SessionDurationMinutes) * time.Minute)
-		newExpiry = &sess.ExpiresAt
-	}
-	claimsChanged := false
-	if len(r.SessionCustomClaims) > 0 && string(r.SessionCustomClaims) != "null" {
-		claims, err := mergeClaims(sess.CustomClaims, r.SessionCustomClaims)
-		if err != nil {
-			return SessionResult{}, err
-		}
-		sess.CustomClaims = claims
-		claimsChanged = true
-	}
-	sess.LastAccessedAt = now
-	if claimsChanged {
+	claimsChanged := hasClaimsPatch(r.SessionCustomClaims)
+	switch {
+	case claimsChanged:
 		// Merge into the stored claims under the row lock, not into the
 		// copy read above, so that concurrent claim patches and factors
-		// added meanwhile are kept.
+		// added meanwhile are kept; a refused patch writes nothing.
 		err = s.store.InTx(ctx, func(tx store.Store) error {
 			sess, err = s.updateSession(ctx, tx, p.ID, sess.UserID, sess.ID, now, func(cur *store.Session) error {
 				return applyOptions(cur, now, r.SessionDurationMinutes, r.SessionCustomClaims)
 			})
 			return err
 		})
-	} else if newExpiry != nil {
+	case r.SessionDurationMinutes != nil:
 		// An extension: durable before the 200, group-committed with
 		// other requests' touches where the store can.
-		err = s.store.TouchSession(ctx, p.ID, sess.ID, now, newExpiry)
-	} else {
+		sess.ExpiresAt = now.Add(time.Duration(*r.SessionDurationMinutes) * time.Minute)
+		sess.LastAccessedAt = now
+		err = s.store.TouchSession(ctx, p.ID, sess.ID, now, &sess.ExpiresAt)
+	default:
 		// The common case, on every request of every app: only
 		// last_accessed_at changes, which the store writes lazily.
+		sess.LastAccessedAt = now
 		s.store.NoteAccess(p.ID, sess.ID, now)
 	}
 	if errors.Is(err, store.ErrNotFound) {
