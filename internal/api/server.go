@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/keys"
+	"github.com/latch-auth/latch/internal/secret"
 	"github.com/latch-auth/latch/internal/store"
 )
 
@@ -152,12 +152,12 @@ func (s *Server) middleware() http.Handler {
 // writer in a recorder (the status; the router's own answers as envelopes).
 func requestContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		env := "test"
-		if u, _, ok := r.BasicAuth(); ok && strings.HasPrefix(u, "project-live-") {
-			env = "live"
+		live := false
+		if u, _, ok := r.BasicAuth(); ok {
+			live, _ = secret.IDEnv("project", u)
 		}
 		ri := &requestInfo{start: time.Now()}
-		r = r.WithContext(withValues(r.Context(), "request-id-"+env+"-"+uuid.NewString(), ri))
+		r = r.WithContext(withValues(r.Context(), secret.ID("request-id", live), ri))
 		next.ServeHTTP(&recorder{ResponseWriter: w, r: r, ri: ri}, r)
 	})
 }

@@ -132,16 +132,11 @@ func (s *Service) RedirectURLs(ctx context.Context, projectID string) ([]store.R
 // id's: a test id with a live secret, or the reverse, fails. Every failure
 // is the same 401.
 func (s *Service) AuthenticateProject(ctx context.Context, projectID, sec string) (store.Project, error) {
-	var env string
-	switch {
-	case strings.HasPrefix(projectID, "project-test-"):
-		env = "test"
-	case strings.HasPrefix(projectID, "project-live-"):
-		env = "live"
-	default:
+	live, ok := secret.IDEnv("project", projectID)
+	if !ok {
 		return store.Project{}, ErrUnauthorizedCredentials
 	}
-	if !strings.HasPrefix(sec, "secret-"+env+"-") {
+	if secretLive, ok := secret.IDEnv("secret", sec); !ok || secretLive != live {
 		return store.Project{}, ErrUnauthorizedCredentials
 	}
 	p, err := s.project(ctx, projectID)

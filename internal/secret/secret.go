@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -26,6 +27,18 @@ func ID(kind string, live bool) string {
 		env = "live"
 	}
 	return kind + "-" + env + "-" + uuid.NewString()
+}
+
+// IDEnv reads the environment of an id of kind made by ID: live is true for
+// "<kind>-live-…", false for "<kind>-test-…"; ok is false for anything else.
+func IDEnv(kind, id string) (live, ok bool) {
+	switch {
+	case strings.HasPrefix(id, kind+"-live-"):
+		return true, true
+	case strings.HasPrefix(id, kind+"-test-"):
+		return false, true
+	}
+	return false, false
 }
 
 // Env returns "live" or "test".
