@@ -383,7 +383,7 @@ func TestSigningKeyRotation(t *testing.T) {
 		}
 
 		// At once, even for the unchanged session whose JWT was minted
-		// moments ago (and could otherwise be served again for 2 minutes).
+		// moments ago.
 		r := p.OK(t, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": before.Str("session_token")})
 		if h := jwtHeader(t, r.Str("session_jwt")); h["kid"] != nk.KID {
 			t.Fatalf("JWT right after rotation signed with %v, want the new key %s", h["kid"], nk.KID)

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/keys"
 	"github.com/latch-auth/latch/internal/secret"

@@ -25,7 +25,7 @@ func mergeClaims(old, patch json.RawMessage) (json.RawMessage, error) {
 	if len(old) == 0 {
 		old = json.RawMessage(`{}`)
 	}
-	if !hasClaimsPatch(patch) {
+	if !hasValue(patch) {
 		return old, nil
 	}
 	var p map[string]any
@@ -52,9 +52,10 @@ func mergeClaims(old, patch json.RawMessage) (json.RawMessage, error) {
 	return out, nil
 }
 
-// hasClaimsPatch reports whether a request's session_custom_claims asks for
-// any change: absent and null ask for none.
-func hasClaimsPatch(patch json.RawMessage) bool {
+// hasValue reports whether an optional JSON field of a request was given a
+// value: absent and null are none (session_custom_claims,
+// authorization_check).
+func hasValue(patch json.RawMessage) bool {
 	p := bytes.TrimSpace(patch)
 	return len(p) > 0 && !bytes.Equal(p, []byte("null"))
 }
@@ -80,8 +81,8 @@ func reservedClaim(k string) *Error {
 // could hold one, and a verifier decoding by name would take it for the
 // real claim. Claims holding none come back as they are, byte for byte.
 func VisibleClaims(raw json.RawMessage) json.RawMessage {
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return raw
+	if t := bytes.TrimSpace(raw); len(t) == 0 || string(t) == "{}" {
+		return raw // most sessions: no claims at all
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {

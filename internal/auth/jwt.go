@@ -13,7 +13,7 @@ import (
 // the answer has it: issued at the session's last_accessed_at (the answer's
 // time, which every path that returns a JWT has just set), its session
 // claim made from sess field for field. Every JWT Latch returns comes from
-// here; none is kept to be served for a later answer. (keys.Sign may hand
+// here; none is kept to be served for a later answer. (keys.SignPayload may hand
 // back a token it signed a moment ago, but only for a byte-identical
 // payload: the same token signing would produce.)
 func (s *Service) sessionJWT(ctx context.Context, p store.Project, sess store.Session) (string, error) {

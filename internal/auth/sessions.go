@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -293,8 +292,7 @@ type AuthenticateSessionRequest struct {
 // has no RBAC policy, so every check is refused: ignoring it, as before,
 // answered 200 to an app asking whether a user may do something.
 func parseAuthorizationCheck(raw json.RawMessage) (bool, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+	if !hasValue(raw) {
 		return false, nil
 	}
 	var c struct {
@@ -347,9 +345,8 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 		return SessionResult{}, ErrSessionAuthorization
 	}
 	now := s.Now()
-	claimsChanged := hasClaimsPatch(r.SessionCustomClaims)
 	switch {
-	case claimsChanged:
+	case hasValue(r.SessionCustomClaims):
 		// Merge into the stored claims under the row lock, not into the
 		// copy read above, so that concurrent claim patches and factors
 		// added meanwhile are kept; a refused patch writes nothing.
@@ -362,7 +359,7 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 	case r.SessionDurationMinutes != nil:
 		// An extension: durable before the 200, group-committed with
 		// other requests' touches where the store can.
-		sess.ExpiresAt = now.Add(time.Duration(*r.SessionDurationMinutes) * time.Minute)
+		_ = applyOptions(&sess, now, r.SessionDurationMinutes, nil) // no claims: cannot fail
 		sess.LastAccessedAt = now
 		err = s.store.TouchSession(ctx, p.ID, sess.ID, now, &sess.ExpiresAt)
 	default:
@@ -384,12 +381,6 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 			return SessionResult{}, err
 		}
 		token = string(b)
-	}
-	if claimsChanged {
-		// The user as it is after the write, as every other path answers.
-		if u, err = s.GetUser(ctx, p, sess.UserID); err != nil {
-			return SessionResult{}, err
-		}
 	}
 	jwt, err := s.sessionJWT(ctx, p, sess)
 	if err != nil {

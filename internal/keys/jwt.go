@@ -56,13 +56,7 @@ type Claims struct {
 // claims must encode (with encoding/json) to a JSON object; the caller sets
 // every claim, iat, nbf and exp included. A project without a key gives an
 // error wrapping store.ErrNotFound. It returns the token and the kid of the
-// key that signed it.
-//
-// The same key and payload always give the same token (RS256 is PKCS#1 v1.5,
-// whose signatures are deterministic), so Sign serves a token it signed in
-// the last moments again for a byte-identical payload instead of signing
-// anew: the result is the same bytes either way (the exact memo; see
-// TestTheMemoServesExactlyWhatSigningWouldProduce).
+// key that signed it. It is SignPayload for claims not yet encoded.
 func (k *Keys) Sign(ctx context.Context, projectID string, claims any) (token, kid string, err error) {
 	payload, err := json.Marshal(claims)
 	if err != nil {
@@ -73,6 +67,12 @@ func (k *Keys) Sign(ctx context.Context, projectID string, claims any) (token, k
 
 // SignPayload is Sign for claims already encoded: payload must be a JSON
 // object (it is signed as it is).
+//
+// The same key and payload always give the same token (RS256 is PKCS#1 v1.5,
+// whose signatures are deterministic), so SignPayload serves a token it
+// signed in the last moments again for a byte-identical payload instead of
+// signing anew: the result is the same bytes either way (the exact memo; see
+// TestTheMemoServesExactlyWhatSigningWouldProduce).
 func (k *Keys) SignPayload(ctx context.Context, projectID string, payload []byte) (token, kid string, err error) {
 	if len(payload) == 0 || payload[0] != '{' {
 		return "", "", fmt.Errorf("keys: claims must be a JSON object, got %.20s", payload)

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"log/slog"
 	"math/big"
+	"os"
 
 	"github.com/golang-fips/openssl/v2"
 	"github.com/golang-fips/openssl/v2/bbig"
@@ -36,6 +37,11 @@ func loadOpenSSL() (bool, string) {
 	}
 	return false, "go crypto/rsa"
 }
+
+// forcedGoSigner reports whether LATCH_RSA_SIGNER=go asks for Go's
+// crypto/rsa even where OpenSSL is available (to compare the two, or to
+// rule OpenSSL out).
+func forcedGoSigner() bool { return os.Getenv("LATCH_RSA_SIGNER") == "go" }
 
 type opensslSigner struct{ key *openssl.PrivateKeyRSA }
 

@@ -30,11 +30,16 @@ type verifiedJWT struct {
 	claims Claims
 }
 
-func verifiedKey(projectID, token string) [32]byte {
+func verifiedKey(projectID, token string) [32]byte { return hashKey(projectID, token) }
+
+// hashKey is the SHA-256 of parts, each followed by a NUL: a cache key that
+// no two different lists of parts share.
+func hashKey(parts ...string) [32]byte {
 	h := sha256.New()
-	h.Write([]byte(projectID))
-	h.Write([]byte{0})
-	h.Write([]byte(token))
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
 	var out [32]byte
 	h.Sum(out[:0])
 	return out
@@ -76,13 +81,5 @@ func newMintedCache() *bounded.Map[[32]byte, mintedJWT] {
 // memoKey names what fixes a token's bytes: the project, the kid (which
 // fixes the header and the private key) and the exact payload.
 func memoKey(projectID, kid string, payload []byte) [32]byte {
-	h := sha256.New()
-	h.Write([]byte(projectID))
-	h.Write([]byte{0})
-	h.Write([]byte(kid))
-	h.Write([]byte{0})
-	h.Write(payload)
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+	return hashKey(projectID, kid, string(payload))
 }

@@ -416,8 +416,7 @@ type Store interface {
 	GetSessionByTokenHash(ctx context.Context, projectID string, tokenHash []byte) (Session, error)
 	// GetSessionWithUser returns a session, by token hash when tokenHash is
 	// not nil and else by id, expired or not, with its user as GetUser
-	// reads it and the project's secret hashes, in one read:
-	// sessions/authenticate's path. ErrNotFound if either is missing.
+	// reads it, in one read: sessions/authenticate's path. ErrNotFound if either is missing.
 	GetSessionWithUser(ctx context.Context, projectID string, tokenHash []byte, sessionID string) (SessionRead, error)
 	// ListSessions returns the user's sessions that expire after now.
 	ListSessions(ctx context.Context, projectID, userID string, now time.Time) ([]Session, error)

@@ -84,9 +84,8 @@ func (db *DB) GetSessionByTokenHash(ctx context.Context, projectID string, token
 	return s, db.wrap(err)
 }
 
-// GetSessionWithUser implements store.Store: the session, its user with
-// the user's emails and phones, and the project's secret hashes (hex,
-// comma-separated) in one query.
+// GetSessionWithUser implements store.Store: the session and its user with
+// the user's emails and phones, in one query.
 func (db *DB) GetSessionWithUser(ctx context.Context, projectID string, tokenHash []byte, sessionID string) (store.SessionRead, error) {
 	var out store.SessionRead
 	dest, finish := sessionTarget(&out.Session)
