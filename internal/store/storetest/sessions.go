@@ -354,6 +354,20 @@ var sessionBehaviours = []behaviour{
 		for _, k := range keys {
 			sameTimePtr(t, k.KID+" ExpiresAt kept", k.ExpiresAt, ptr(now.Add(time.Second)))
 		}
+
+		// A key due to retire later with a short grace keeps its sooner
+		// expiry when an emergency rotation with a longer grace retires it
+		// now (keys.RotateWithLead passes switch and switch+grace).
+		q := newProject(t, s)
+		kq := newSigningKey(t, s, q.ID, t0)
+		must(t, s.RetireSigningKeys(ctx(), q.ID, t0.Add(10*time.Minute), t0.Add(10*time.Minute+time.Second)))
+		must(t, s.RetireSigningKeys(ctx(), q.ID, now, now.Add(720*time.Hour)))
+		keys, err = s.ListSigningKeys(ctx(), q.ID, now)
+		must(t, err)
+		equal(t, "len", len(keys), 1)
+		equal(t, "kid", keys[0].KID, kq.KID)
+		sameTimePtr(t, "retired at the emergency", keys[0].RetiredAt, ptr(now))
+		sameTimePtr(t, "its sooner expiry kept", keys[0].ExpiresAt, ptr(t0.Add(10*time.Minute+time.Second)))
 	}},
 	{"ASigningKeyKeepsTheTimeItStartsSigning", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
