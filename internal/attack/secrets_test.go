@@ -210,7 +210,13 @@ func Test13NoSecretReachesTheLog(t *testing.T) {
 				t.Fatalf("the log is empty:\n%s", log)
 			}
 			for _, sec := range secrets {
-				re := regexp.MustCompile(`(^|[^0-9A-Za-z])` + regexp.QuoteMeta(sec) + `([^0-9A-Za-z]|$)`)
+				// A 6-digit code is looked for as a word (it could be part of
+				// a longer number); a token or link anywhere, even right after
+				// an escaped newline's "n".
+				re := regexp.MustCompile(regexp.QuoteMeta(sec))
+				if len(sec) < 16 {
+					re = regexp.MustCompile(`(^|[^0-9A-Za-z])` + regexp.QuoteMeta(sec) + `([^0-9A-Za-z]|$)`)
+				}
 				if loc := re.FindStringIndex(log); loc != nil {
 					t.Errorf("a secret (%.12s…) is in the log: %q", sec, log[max(0, loc[0]-200):min(len(log), loc[1]+50)])
 				}
