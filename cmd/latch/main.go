@@ -231,12 +231,18 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("metrics listener (--metrics-addr): %w", err)
 		}
 	}
-	if err := firstProject(ctx, a, stdout, baseURL(ln.Addr())); err != nil {
+	closeListeners := func() {
 		ln.Close()
+		if mln != nil {
+			mln.Close()
+		}
+	}
+	if err := firstProject(ctx, a, stdout, baseURL(ln.Addr())); err != nil {
+		closeListeners()
 		return err
 	}
 	if err := warnUndeliverable(ctx, a, logger); err != nil {
-		ln.Close()
+		closeListeners()
 		return err
 	}
 	attrs := []any{"addr", ln.Addr().String(), "database", a.Store.Backend(), "version", version, "max_connections", *maxConns, "jwt_signer", keys.SignerName()}
@@ -283,15 +289,13 @@ func lockDatabase(path string) (unlock func(), err error) {
 // warnUndeliverable warns, once a channel, when live projects exist and the
 // channel has no transport: their sends on it are refused (fail closed).
 func warnUndeliverable(ctx context.Context, a *app.App, logger *slog.Logger) error {
-	missing, err := a.UndeliverableChannels(ctx)
-	if err != nil {
+	channels, ids, err := a.UndeliverableChannels(ctx)
+	if err != nil || len(ids) == 0 {
 		return err
 	}
-	for _, ch := range []string{"email", "sms", "whatsapp"} {
-		if ids := missing[ch]; len(ids) > 0 {
-			logger.Warn("live projects cannot send "+ch+": no transport configured; their "+ch+" sends are refused with 503 "+ch+"_delivery_not_configured",
-				"channel", ch, "live_projects", len(ids), "project_ids", strings.Join(ids, ","))
-		}
+	for _, ch := range channels {
+		logger.Warn("live projects cannot send "+ch+": no transport configured; their "+ch+" sends are refused with 503 "+ch+"_delivery_not_configured",
+			"channel", ch, "live_projects", len(ids), "project_ids", strings.Join(ids, ","))
 	}
 	return nil
 }

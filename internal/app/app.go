@@ -145,25 +145,28 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	return a, nil
 }
 
-// UndeliverableChannels lists, for each channel without a transport, the
-// live projects that therefore cannot send on it (their sends are refused).
-func (a *App) UndeliverableChannels(ctx context.Context) (map[string][]string, error) {
+// UndeliverableChannels lists the channels without a transport and, when
+// there are any, the live projects that therefore cannot send on them
+// (their sends are refused).
+func (a *App) UndeliverableChannels(ctx context.Context) (channels, liveProjects []string, err error) {
+	for _, ch := range []string{store.ChannelEmail, store.ChannelSMS, store.ChannelWhatsApp} {
+		if !a.Sender.Configured(ch) {
+			channels = append(channels, ch)
+		}
+	}
+	if len(channels) == 0 {
+		return nil, nil, nil
+	}
 	ps, err := a.Store.ListProjects(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := map[string][]string{}
-	for _, ch := range []string{"email", "sms", "whatsapp"} {
-		if a.Sender.Configured(ch) {
-			continue
-		}
-		for _, p := range ps {
-			if p.Live {
-				out[ch] = append(out[ch], p.ID)
-			}
+	for _, p := range ps {
+		if p.Live {
+			liveProjects = append(liveProjects, p.ID)
 		}
 	}
-	return out, nil
+	return channels, liveProjects, nil
 }
 
 // Close closes the database.
@@ -236,13 +239,9 @@ func (a *App) ServeWithMetrics(ctx context.Context, ln, metrics net.Listener) er
 	srvs := []*http.Server{a.HTTPServer()}
 	lns := []net.Listener{ln}
 	if metrics != nil {
-		srvs = append(srvs, &http.Server{
-			Handler:           a.Handler.MetricsHandler(),
-			ReadHeaderTimeout: 5 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       IdleTimeout,
-			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-		})
+		msrv := a.HTTPServer()
+		msrv.Handler = a.Handler.MetricsHandler()
+		srvs = append(srvs, msrv)
 		lns = append(lns, metrics)
 	}
 	bgCtx, stopBG := context.WithCancel(context.Background())
