@@ -109,17 +109,17 @@ func MagicLinkEmail(projectName, to, link, kind string) Message {
 	subject := fmt.Sprintf(w.subject, name)
 	intro := fmt.Sprintf(w.intro, name)
 	text := intro + "\n\n" + link + "\n\n" + w.ignore + "\n"
-	return Message{
-		Channel: store.ChannelEmail,
-		To:      to,
-		Subject: subject,
-		Text:    text,
-		HTML: renderHTML(emailData{
-			Subject: subject, Intro: intro, Button: w.button,
-			Link: hrefValue(link), LinkText: link, Ignore: w.ignore,
-		}),
-	}
+	return email(to, text, emailData{Subject: subject, Intro: intro, Button: w.button,
+		Link: hrefValue(link), LinkText: link, Ignore: w.ignore})
 }
+
+// email is an email of text and, rendered from d, its HTML part.
+func email(to, text string, d emailData) Message {
+	return Message{Channel: store.ChannelEmail, To: to, Subject: d.Subject, Text: text, HTML: renderHTML(d)}
+}
+
+// expiresIn is the sentence every message with an expiry carries.
+func expiresIn(d time.Duration) string { return fmt.Sprintf("It expires in %s.", humanDuration(d)) }
 
 // attachIgnore ends every message of an attach: the one thing its reader
 // must know is that acting on it gives the address to someone else's
@@ -137,18 +137,10 @@ func AttachLinkEmail(projectName, to, link string, expiry time.Duration) Message
 	subject := fmt.Sprintf("Confirm adding this email address to an account on %s", name)
 	intro := fmt.Sprintf("Someone asked to add this email address to an existing account on %s. "+
 		"The link below adds it to that account; it does not log you in to an account of your own.", name)
-	exp := fmt.Sprintf("It expires in %s.", humanDuration(expiry))
+	exp := expiresIn(expiry)
 	text := intro + "\n\n" + link + "\n\n" + exp + "\n\n" + attachIgnore + "\n"
-	return Message{
-		Channel: store.ChannelEmail,
-		To:      to,
-		Subject: subject,
-		Text:    text,
-		HTML: renderHTML(emailData{
-			Subject: subject, Intro: intro, Button: "Add this address to the account",
-			Link: hrefValue(link), LinkText: link, Expiry: exp, Ignore: attachIgnore,
-		}),
-	}
+	return email(to, text, emailData{Subject: subject, Intro: intro, Button: "Add this address to the account",
+		Link: hrefValue(link), LinkText: link, Expiry: exp, Ignore: attachIgnore})
 }
 
 // AttachOTPEmail is the email carrying the passcode that adds an address
@@ -158,17 +150,9 @@ func AttachOTPEmail(projectName, to, code string, expiry time.Duration) Message 
 	subject := fmt.Sprintf("Your code to add this email address to an account on %s", name)
 	intro := fmt.Sprintf("Someone asked to add this email address to an existing account on %s. "+
 		"This code adds it to that account; it does not log you in to an account of your own:", name)
-	exp := fmt.Sprintf("It expires in %s.", humanDuration(expiry))
+	exp := expiresIn(expiry)
 	text := fmt.Sprintf("%s %s. %s\n\n%s\n", intro, code, exp, attachIgnore)
-	return Message{
-		Channel: store.ChannelEmail,
-		To:      to,
-		Subject: subject,
-		Text:    text,
-		HTML: renderHTML(emailData{
-			Subject: subject, Intro: intro, Code: code, Expiry: exp, Ignore: attachIgnore,
-		}),
-	}
+	return email(to, text, emailData{Subject: subject, Intro: intro, Code: code, Expiry: exp, Ignore: attachIgnore})
 }
 
 // AttachOTPText is the SMS or WhatsApp message carrying the passcode that
@@ -178,9 +162,9 @@ func AttachOTPText(channel, projectName, to, code string, expiry time.Duration) 
 	return Message{
 		Channel: channel,
 		To:      to,
-		Text: fmt.Sprintf("Your %s code to add this number to an existing account is %s. It expires in %s. "+
+		Text: fmt.Sprintf("Your %s code to add this number to an existing account is %s. %s "+
 			"Not a login code: if you did not ask for this, do not share it.",
-			oneLine(projectName), code, humanDuration(expiry)),
+			oneLine(projectName), code, expiresIn(expiry)),
 	}
 }
 
@@ -189,17 +173,9 @@ func OTPEmail(projectName, to, code string, expiry time.Duration) Message {
 	name := oneLine(projectName)
 	subject := fmt.Sprintf("Your verification code for %s", name)
 	intro := fmt.Sprintf("Your %s verification code is:", name)
-	exp := fmt.Sprintf("It expires in %s.", humanDuration(expiry))
+	exp := expiresIn(expiry)
 	text := fmt.Sprintf("Your %s verification code is %s. %s\n\n%s\n", name, code, exp, ignoreNote)
-	return Message{
-		Channel: store.ChannelEmail,
-		To:      to,
-		Subject: subject,
-		Text:    text,
-		HTML: renderHTML(emailData{
-			Subject: subject, Intro: intro, Code: code, Expiry: exp, Ignore: ignoreNote,
-		}),
-	}
+	return email(to, text, emailData{Subject: subject, Intro: intro, Code: code, Expiry: exp, Ignore: ignoreNote})
 }
 
 // OTPText is the SMS or WhatsApp message carrying a one-time passcode, e.g.
@@ -208,8 +184,8 @@ func OTPText(channel, projectName, to, code string, expiry time.Duration) Messag
 	return Message{
 		Channel: channel,
 		To:      to,
-		Text: fmt.Sprintf("Your %s verification code is %s. It expires in %s.",
-			oneLine(projectName), code, humanDuration(expiry)),
+		Text: fmt.Sprintf("Your %s verification code is %s. %s",
+			oneLine(projectName), code, expiresIn(expiry)),
 	}
 }
 
