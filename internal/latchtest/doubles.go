@@ -162,16 +162,19 @@ func (m *MailServer) Messages() []Mail {
 	return append([]Mail(nil), m.msgs...)
 }
 
-// Count is how many messages to the address have arrived so far.
-func (m *MailServer) Count(to string) int {
-	n := 0
+// To returns the messages to the address (any case) so far.
+func (m *MailServer) To(addr string) []Mail {
+	var out []Mail
 	for _, msg := range m.Messages() {
-		if strings.EqualFold(msg.To, to) {
-			n++
+		if strings.EqualFold(msg.To, addr) {
+			out = append(out, msg)
 		}
 	}
-	return n
+	return out
 }
+
+// Count is how many messages to the address have arrived so far.
+func (m *MailServer) Count(to string) int { return len(m.To(to)) }
 
 // Next runs send and returns the first message to the address that arrived
 // after send began. It counts before sending, so a message that arrives
@@ -189,19 +192,21 @@ func (m *MailServer) Next(t testing.TB, to string, send func()) Mail {
 // the first message; for "the next one", use Next.
 func (m *MailServer) WaitFor(t testing.TB, to string, n int) Mail {
 	t.Helper()
+	return waitFor(t, m.arrive, to, n, m.To)
+}
+
+// waitFor waits (up to 10 s of real time) until list(to) holds n messages,
+// waking when a double signals an arrival, and returns the n-th.
+func waitFor[T any](t testing.TB, arrive <-chan struct{}, to string, n int, list func(string) []T) T {
+	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
-		var got []Mail
-		for _, msg := range m.Messages() {
-			if strings.EqualFold(msg.To, to) {
-				got = append(got, msg)
-			}
-		}
+		got := list(to)
 		if len(got) >= n {
 			return got[n-1]
 		}
 		select {
-		case <-m.arrive:
+		case <-arrive:
 		case <-time.After(50 * time.Millisecond):
 		case <-deadline:
 			t.Fatalf("no message #%d to %s arrived (have %d)", n, to, len(got))
@@ -338,14 +343,17 @@ func (d *TwilioDouble) Messages() []SMS {
 
 // Count is how many messages to `to` (give "whatsapp:+1…" for WhatsApp)
 // the double accepted so far.
-func (d *TwilioDouble) Count(to string) int {
-	n := 0
+func (d *TwilioDouble) Count(to string) int { return len(d.To(to)) }
+
+// To returns the messages to `to` so far.
+func (d *TwilioDouble) To(to string) []SMS {
+	var out []SMS
 	for _, m := range d.Messages() {
 		if m.To == to {
-			n++
+			out = append(out, m)
 		}
 	}
-	return n
+	return out
 }
 
 // Next runs send and returns the first message to `to` that arrived after
@@ -362,22 +370,5 @@ func (d *TwilioDouble) Next(t testing.TB, to string, send func()) SMS {
 // message; for "the next one", use Next.
 func (d *TwilioDouble) WaitFor(t testing.TB, to string, n int) SMS {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		var got []SMS
-		for _, m := range d.Messages() {
-			if m.To == to {
-				got = append(got, m)
-			}
-		}
-		if len(got) >= n {
-			return got[n-1]
-		}
-		select {
-		case <-d.arrive:
-		case <-time.After(50 * time.Millisecond):
-		case <-deadline:
-			t.Fatalf("no message #%d to %s arrived (have %d)", n, to, len(got))
-		}
-	}
+	return waitFor(t, d.arrive, to, n, d.To)
 }
