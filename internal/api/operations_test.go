@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latch-auth/latch/internal/keys"
 	"github.com/latch-auth/latch/internal/latchtest"
 )
 
@@ -161,5 +163,26 @@ func TestConnectionsPastTheCapWaitForAFreeOne(t *testing.T) {
 	idle[1].Close()
 	if err := <-done; err != nil {
 		t.Fatalf("the third client, once a slot was free: %v", err)
+	}
+}
+
+// TestHealthzNamesTheJWTSigner: GET /healthz says which RSA implementation
+// signs this node's JWTs, as the README promises an operator.
+func TestHealthzNamesTheJWTSigner(t *testing.T) {
+	l := latchtest.Start(t, latchtest.Options{})
+	res, err := http.Get(l.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Status    string `json:"status"`
+		JWTSigner string `json:"jwt_signer"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || res.StatusCode != http.StatusOK || body.Status != "ok" {
+		t.Fatalf("/healthz: %d %+v %v", res.StatusCode, body, err)
+	}
+	if body.JWTSigner != keys.SignerName() || (!strings.HasPrefix(body.JWTSigner, "OpenSSL ") && body.JWTSigner != "go crypto/rsa") {
+		t.Fatalf("/healthz jwt_signer %q, want this process's signer %q", body.JWTSigner, keys.SignerName())
 	}
 }
