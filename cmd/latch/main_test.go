@@ -89,7 +89,7 @@ func mustLatch(t *testing.T, dir string, env []string, args ...string) result {
 type server struct {
 	cmd            *exec.Cmd
 	addr           string
-	stdout, stderr *latchtest.LockedBuffer
+	stdout, stderr *latchtest.ProcessOutput
 	done           chan struct{}
 	err            error // the exit error, once done is closed
 }
@@ -117,10 +117,12 @@ func startServer(t *testing.T, dir string, env []string, addr string, args ...st
 		addr = freeAddr(t)
 		args = append([]string{"--addr", addr}, args...)
 	}
-	s := &server{addr: addr, stdout: &latchtest.LockedBuffer{}, stderr: &latchtest.LockedBuffer{}, done: make(chan struct{})}
+	s := &server{addr: addr, stdout: latchtest.NewProcessOutput(t), stderr: latchtest.NewProcessOutput(t), done: make(chan struct{})}
 	s.cmd = exec.Command(latchBin, append([]string{"serve"}, args...)...)
 	s.cmd.Dir, s.cmd.Env = dir, latchtest.Environ(env...)
-	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
+	// Files, not buffers: what the server printed before /healthz answered
+	// is readable at once (a pipe's copier may lag on a busy machine).
+	s.cmd.Stdout, s.cmd.Stderr = s.stdout.File(), s.stderr.File()
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

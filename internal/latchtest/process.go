@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // BuildLatch builds cmd/latch into dir, with flags (such as -ldflags)
@@ -62,6 +63,38 @@ func (l *LockedBuffer) Tail(n int) string {
 	b := l.b.Bytes()
 	if len(b) > n {
 		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// ProcessOutput is a file that a child process writes its standard output
+// or error to directly: exec hands an *os.File to the child as the
+// descriptor itself, with no copying goroutine in between. Whatever the
+// process wrote before it answered a request can be read as soon as the
+// answer arrives, which a LockedBuffer behind exec's pipe does not promise
+// (its copier may not have run yet on a busy machine).
+type ProcessOutput struct{ f *os.File }
+
+// NewProcessOutput creates the file under t's temporary folder; it is
+// closed when the test ends.
+func NewProcessOutput(t testing.TB) *ProcessOutput {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "output-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return &ProcessOutput{f: f}
+}
+
+// File is the descriptor to give to exec.Cmd's Stdout or Stderr.
+func (o *ProcessOutput) File() *os.File { return o.f }
+
+// String is everything written so far.
+func (o *ProcessOutput) String() string {
+	b, err := os.ReadFile(o.f.Name())
+	if err != nil {
+		return fmt.Sprintf("(reading %s: %v)", o.f.Name(), err)
 	}
 	return string(b)
 }
