@@ -237,6 +237,15 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			mln.Close()
 		}
 	}
+	if _, ok := sqlstore.SQLitePath(*db); ok {
+		// This process holds the SQLite file's lock: a message still leased
+		// was claimed by a process that died, and goes out now rather than
+		// when its lease ends.
+		if _, err := a.Store.ReleaseMessageLeases(ctx, time.Now()); err != nil {
+			closeListeners()
+			return err
+		}
+	}
 	if err := firstProject(ctx, a, stdout, baseURL(ln.Addr())); err != nil {
 		closeListeners()
 		return err

@@ -942,3 +942,47 @@ func TestServeWarnsAtStartWhenLiveProjectsHaveNoTransport(t *testing.T) {
 		t.Errorf("warned about email, which has SMTP:\n%s", log)
 	}
 }
+
+// TestARestartOnSQLiteSendsAtOnceWhatTheKilledProcessHadClaimed: a message
+// the killed process had claimed (its SMTP server never answered) is sent
+// by the next start as soon as it is up, not when the dead process's
+// one-minute lease runs out: on SQLite only one process serves the file.
+func TestARestartOnSQLiteSendsAtOnceWhatTheKilledProcessHadClaimed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "latch.db")
+	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never speaks
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	dialled := make(chan net.Conn, 8)
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+			dialled <- c
+		}
+	}()
+	s := startServer(t, dir, nil, "", "--database", db, "--smtp", "smtp://"+silent.Addr().String(), "--email-from", "x@example.com")
+	id, secret := s.firstProject(t)
+	const addr = "claimed@example.com"
+	if r := call(t, "POST", s.url("/v1/magic_links/email/login_or_create"), id, secret, `{"email":"`+addr+`"}`); r.status != 200 {
+		t.Fatalf("login_or_create: %d %s", r.status, r.raw)
+	}
+	select {
+	case <-dialled: // claimed, and in the hands of a transport that hangs
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sender never dialled the SMTP server")
+	}
+	s.cmd.Process.Kill()
+	s.wait(t)
+
+	mail := latchtest.NewMailServer(t)
+	s2 := startServer(t, dir, nil, "", "--database", db, "--smtp", "smtp://"+mail.Addr, "--email-from", "x@example.com")
+	mail.WaitFor(t, addr, 1) // within 10 s: well inside the lease
+	s2.stop(t)
+}

@@ -463,6 +463,11 @@ type Store interface {
 	// ListMessages returns messages newest first; recipient "" = all.
 	ListMessages(ctx context.Context, recipient string, limit int) ([]OutboxMessage, error)
 	CountPendingMessages(ctx context.Context) (int, error)
+	// ReleaseMessageLeases makes every pending message due at now (leased
+	// or waiting out a backoff) and returns how many it moved. Only for a
+	// database that one node serves (SQLite, under serve's lock): every
+	// lease in it belongs to a process that is gone.
+	ReleaseMessageLeases(ctx context.Context, now time.Time) (int, error)
 
 	// Rate limits: CountHit adds one to the counter of key in the window
 	// starting at windowStart and returns the new count.

@@ -189,6 +189,17 @@ func (db *DB) CountPendingMessages(ctx context.Context) (int, error) {
 	return n, db.wrap(err)
 }
 
+// ReleaseMessageLeases makes every pending message due at now.
+func (db *DB) ReleaseMessageLeases(ctx context.Context, now time.Time) (int, error) {
+	res, err := db.exec(ctx, `UPDATE outbox SET next_attempt_at = ?
+		WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at > ?`, ms(now), ms(now))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), db.wrap(err)
+}
+
 // CountHit adds one to the counter of key in the window starting at
 // windowStart, in one upsert, and returns the new count.
 func (db *DB) CountHit(ctx context.Context, projectID, key string, windowStart time.Time) (int, error) {

@@ -111,6 +111,28 @@ var outboxBehaviours = []behaviour{
 		equal(t, "claimed after the failure", len(got), 1)
 		sameTimePtr(t, "HandedOffAt after a failure", got[0].HandedOffAt, nil)
 	}},
+	{"ReleasedLeasesAreDueAtOnce", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		leased := newMessage(t, s, p.ID, "leased@example.com", t0)
+		backoff := newMessage(t, s, p.ID, "backoff@example.com", t0)
+		sent := newMessage(t, s, p.ID, "sent@example.com", t0)
+		_, err := s.ClaimMessages(ctx(), t0, t0.Add(time.Minute), 10)
+		must(t, err)
+		must(t, s.MarkMessageFailed(ctx(), backoff.ID, "smtp: 451", t0.Add(5*time.Minute)))
+		must(t, s.MarkMessageSent(ctx(), sent.ID, t0))
+		// The node that held them is gone: nothing is due before the lease ends.
+		got, err := s.ClaimMessages(ctx(), t0.Add(time.Second), t0.Add(2*time.Minute), 10)
+		must(t, err)
+		equal(t, "claimed while leased", len(got), 0)
+		n, err := s.ReleaseMessageLeases(ctx(), t0.Add(time.Second))
+		must(t, err)
+		equal(t, "released", n, 2)
+		got, err = s.ClaimMessages(ctx(), t0.Add(time.Second), t0.Add(2*time.Minute), 10)
+		must(t, err)
+		equal(t, "claimed after the release", len(got), 2)
+		equal(t, "first", got[0].ID, leased.ID)
+		equal(t, "second", got[1].ID, backoff.ID)
+	}},
 	{"SentFailedAndDeadMessagesAreRecorded", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
 		sent := newMessage(t, s, p.ID, "sent@example.com", t0)
