@@ -313,3 +313,33 @@ func TestTOTPEnrolmentExpiryReplacementAndDeletion(t *testing.T) {
 		p.Fail(t, http.MethodPost, "/v1/totps/recover", map[string]any{"user_id": user, "recovery_code": "123456"}, http.StatusBadRequest, "totp_code_used_as_recovery_code")
 	})
 }
+
+// users/search finds users by totp_id and by whether their TOTP is
+// verified.
+func TestUsersAreFoundByTheirTOTP(t *testing.T) {
+	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
+		p := l.NewProject(t, "TOTP Search")
+		verified := p.OK(t, http.MethodPost, "/v1/users", map[string]any{"email": "vee@example.com"}).Str("user_id")
+		pending := p.OK(t, http.MethodPost, "/v1/users", map[string]any{"email": "pen@example.com"}).Str("user_id")
+		p.OK(t, http.MethodPost, "/v1/users", map[string]any{"email": "nil@example.com"})
+		v, key := totpCreate(t, p, verified)
+		p.OK(t, http.MethodPost, "/v1/totps/authenticate", map[string]any{"user_id": verified, "totp_code": totpCodeAt(key, l.Clock.Now(), 0)})
+		u, _ := totpCreate(t, p, pending)
+		for _, c := range []struct {
+			name string
+			body map[string]any
+			want []string
+		}{
+			{"totp_id", fndQuery("AND", "totp_id", []any{v.Str("totp_id"), u.Str("totp_id")}), []string{verified, pending}},
+			{"totp_verified true", fndQuery("AND", "totp_verified", true), []string{verified}},
+			{"totp_verified false", fndQuery("AND", "totp_verified", false), []string{pending}},
+		} {
+			fndSameSet(t, c.name, fndIDs(t, fndSearch(t, p, c.body)), c.want)
+		}
+		// Search results list the TOTPs on each user too.
+		r := fndSearch(t, p, fndQuery("AND", "user_id", []any{verified}))
+		if ts, _ := r.Get("results").([]any)[0].(map[string]any)["totps"].([]any); len(ts) != 1 || ts[0].(map[string]any)["verified"] != true {
+			t.Fatalf("search result totps: %s", r.Raw)
+		}
+	})
+}
