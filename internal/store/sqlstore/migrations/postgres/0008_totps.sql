@@ -16,6 +16,8 @@ CREATE TABLE totps (
     CONSTRAINT totps_user_uq UNIQUE (project_id, user_id),
     FOREIGN KEY (project_id, user_id) REFERENCES users (project_id, id) ON DELETE CASCADE
 );
+-- The sweep removes unverified TOTPs whose enrolment window has ended.
+CREATE INDEX totps_expires_idx ON totps (expires_at) WHERE expires_at IS NOT NULL;
 
 -- Single-use recovery codes: HMAC-SHA-256 under the install key for the
 -- lookup, and sealed under the master key for totps/recovery_codes until
