@@ -14,6 +14,8 @@ export const ids = {
   phone: new RegExp(`^phone-number-test-${UUID}$`),
   session: new RegExp(`^session-test-${UUID}$`),
   jwk: new RegExp(`^jwk-test-${UUID}$`),
+  totp: new RegExp(`^totp-test-${UUID}$`),
+  recoveryCode: new RegExp(`^totp-recovery-code-test-${UUID}$`),
 };
 
 /** Asserts a successful SDK result: the type, status_code 200, a request id. */

@@ -143,6 +143,8 @@ export const AuthenticationFactor = {
   email_factor: optional({ email_id: 'string', email_address: 'string' }),
   phone_number_factor: optional({ phone_id: 'string', phone_number: 'string' }),
   embeddable_magic_link_factor: optional({ embedded_id: 'string' }),
+  authenticator_app_factor: optional({ totp_id: 'string' }),
+  recovery_code_factor: optional({ totp_recovery_code_id: 'string' }),
 };
 export const Session = {
   session_id: 'string',
@@ -193,3 +195,19 @@ export const OTPsWhatsAppSendResponse = OTPsSmsSendResponse;
 export const OTPsWhatsAppLoginOrCreateResponse = OTPsSmsLoginOrCreateResponse;
 export const OTPsEmailSendResponse = { ...envelope, user_id: 'string', email_id: 'string' };
 export const OTPsEmailLoginOrCreateResponse = { ...envelope, user_id: 'string', email_id: 'string', user_created: 'boolean' };
+
+// ---- types/lib/b2c/totps.d.ts, users.d.ts (deleteTOTP) ----
+
+export const TOTPsCreateResponse = {
+  ...envelope, totp_id: 'string', secret: 'string', qr_code: 'string', recovery_codes: arrayOf('string'), user: User, user_id: 'string',
+};
+const totpLoginResponse = {
+  ...envelope, user_id: 'string', session_token: 'string', totp_id: 'string', session_jwt: 'string', user: User,
+  session: optional(Session), user_device: optional('record'),
+};
+export const TOTPsAuthenticateResponse = totpLoginResponse;
+export const TOTPsRecoverResponse = totpLoginResponse;
+export const TOTPsRecoveryCodesResponse = {
+  ...envelope, user_id: 'string', totps: arrayOf({ totp_id: 'string', verified: 'boolean', recovery_codes: arrayOf('string') }),
+};
+export const UsersDeleteTOTPResponse = { ...envelope, user_id: 'string', user: User };

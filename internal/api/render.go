@@ -36,7 +36,7 @@ type userJSON struct {
 	PhoneNumbers           []phoneJSON     `json:"phone_numbers"`
 	WebAuthnRegistrations  []struct{}      `json:"webauthn_registrations"`
 	Providers              []struct{}      `json:"providers"`
-	TOTPs                  []struct{}      `json:"totps"`
+	TOTPs                  []totpJSON      `json:"totps"`
 	CryptoWallets          []struct{}      `json:"crypto_wallets"`
 	BiometricRegistrations []struct{}      `json:"biometric_registrations"`
 	IsLocked               bool            `json:"is_locked"`
@@ -72,7 +72,7 @@ func renderUser(u store.User) userJSON {
 	out := userJSON{
 		UserID: u.ID, Status: u.Status,
 		Emails: make([]emailJSON, 0, len(u.Emails)), PhoneNumbers: make([]phoneJSON, 0, len(u.Phones)),
-		WebAuthnRegistrations: []struct{}{}, Providers: []struct{}{}, TOTPs: []struct{}{},
+		WebAuthnRegistrations: []struct{}{}, Providers: []struct{}{}, TOTPs: renderTOTPs(u.TOTPs),
 		CryptoWallets: []struct{}{}, BiometricRegistrations: []struct{}{},
 		IsLocked: u.LockExpiresAt != nil, Roles: u.Roles,
 		Name:            nameJSON{FirstName: u.FirstName, MiddleName: u.MiddleName, LastName: u.LastName},

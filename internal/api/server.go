@@ -105,6 +105,12 @@ func (s *Server) routes() {
 	}
 	s.handle("POST /v1/otps/authenticate", s.authed(s.otpAuthenticate))
 
+	s.handle("POST /v1/totps", s.authed(s.createTOTP))
+	s.handle("POST /v1/totps/authenticate", s.authed(s.authenticateTOTP))
+	s.handle("POST /v1/totps/recovery_codes", s.authed(s.totpRecoveryCodes))
+	s.handle("POST /v1/totps/recover", s.authed(s.recoverTOTP))
+	s.handle("DELETE /v1/users/totps/{totp_id}", s.authed(s.deleteTOTP))
+
 	s.handle("GET /v1/sessions", s.authed(s.listSessions))
 	s.handle("POST /v1/sessions/authenticate", s.authed(s.authenticateSession))
 	// Stytch's session guide posts to this path without /v1.

@@ -63,6 +63,8 @@ type FactorJSON struct {
 	EmailFactor               *store.EmailFactor               `json:"email_factor,omitempty"`
 	PhoneNumberFactor         *store.PhoneNumberFactor         `json:"phone_number_factor,omitempty"`
 	EmbeddableMagicLinkFactor *store.EmbeddableMagicLinkFactor `json:"embeddable_magic_link_factor,omitempty"`
+	AuthenticatorAppFactor    *store.AuthenticatorAppFactor    `json:"authenticator_app_factor,omitempty"`
+	RecoveryCodeFactor        *store.RecoveryCodeFactor        `json:"recovery_code_factor,omitempty"`
 }
 
 // Factor writes f as Stytch does.
@@ -71,6 +73,7 @@ func Factor(f store.Factor) FactorJSON {
 		Type: f.Type, DeliveryMethod: f.DeliveryMethod, LastAuthenticatedAt: Timestamp(f.LastAuthenticatedAt),
 		CreatedAt: Timestamp(f.CreatedAt), UpdatedAt: Timestamp(f.UpdatedAt),
 		EmailFactor: f.EmailFactor, PhoneNumberFactor: f.PhoneNumberFactor, EmbeddableMagicLinkFactor: f.EmbeddableMagicLinkFactor,
+		AuthenticatorAppFactor: f.AuthenticatorAppFactor, RecoveryCodeFactor: f.RecoveryCodeFactor,
 	}
 }
 

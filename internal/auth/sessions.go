@@ -273,6 +273,10 @@ func sameFactor(a, b store.Factor) bool {
 		return a.PhoneNumberFactor.PhoneID == b.PhoneNumberFactor.PhoneID
 	case a.EmbeddableMagicLinkFactor != nil && b.EmbeddableMagicLinkFactor != nil:
 		return a.EmbeddableMagicLinkFactor.EmbeddedID == b.EmbeddableMagicLinkFactor.EmbeddedID
+	case a.AuthenticatorAppFactor != nil && b.AuthenticatorAppFactor != nil:
+		return a.AuthenticatorAppFactor.TOTPID == b.AuthenticatorAppFactor.TOTPID
+	case a.RecoveryCodeFactor != nil && b.RecoveryCodeFactor != nil:
+		return a.RecoveryCodeFactor.TOTPRecoveryCodeID == b.RecoveryCodeFactor.TOTPRecoveryCodeID
 	}
 	return false
 }

@@ -96,6 +96,9 @@ type User struct {
 
 	Emails []Email // ordered by creation
 	Phones []Phone // ordered by creation
+	// TOTPs are the user's authenticator apps (ID, Verified and CreatedAt
+	// only), ordered by creation.
+	TOTPs []TOTP
 }
 
 // Email is an address of a user. An address is an identity of at most one
@@ -184,6 +187,8 @@ type Factor struct {
 	EmailFactor               *EmailFactor               `json:"email_factor,omitempty"`
 	PhoneNumberFactor         *PhoneNumberFactor         `json:"phone_number_factor,omitempty"`
 	EmbeddableMagicLinkFactor *EmbeddableMagicLinkFactor `json:"embeddable_magic_link_factor,omitempty"`
+	AuthenticatorAppFactor    *AuthenticatorAppFactor    `json:"authenticator_app_factor,omitempty"`
+	RecoveryCodeFactor        *RecoveryCodeFactor        `json:"recovery_code_factor,omitempty"`
 }
 
 type EmailFactor struct {
@@ -468,6 +473,8 @@ type Store interface {
 	// database that one node serves (SQLite, under serve's lock): every
 	// lease in it belongs to a process that is gone.
 	ReleaseMessageLeases(ctx context.Context, now time.Time) (int, error)
+
+	TOTPStore
 
 	// Rate limits: CountHit adds one to the counter of key in the window
 	// starting at windowStart and returns the new count.

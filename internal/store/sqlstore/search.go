@@ -190,10 +190,17 @@ func filterCondition(projectID string, f store.UserFilter) (string, []any, error
 		}
 		c, a := owns("phones", "p", `p.number LIKE ? ESCAPE '\' AND `+identity("p"), []any{pat})
 		return c, a, nil
-	case store.FilterOauthProvider, store.FilterWebauthnRegistrationId, store.FilterCryptoWalletId, store.FilterCryptoWalletAddress, store.FilterTotpId:
+	case store.FilterTotpId:
+		c, a := inList(`t.id`, f.Strings)
+		c, a = owns("totps", "t", c, a)
+		return c, a, nil
+	case store.FilterTotpVerified:
+		c, a := owns("totps", "t", `t.verified = ?`, []any{f.Bool})
+		return c, a, nil
+	case store.FilterOauthProvider, store.FilterWebauthnRegistrationId, store.FilterCryptoWalletId, store.FilterCryptoWalletAddress:
 		// Features Latch does not have: nobody has one.
 		return matchNothing, nil, nil
-	case store.FilterWebauthnRegistrationVerified, store.FilterCryptoWalletVerified, store.FilterTotpVerified, store.FilterPasswordExists:
+	case store.FilterWebauthnRegistrationVerified, store.FilterCryptoWalletVerified, store.FilterPasswordExists:
 		if f.Bool {
 			return matchNothing, nil, nil
 		}

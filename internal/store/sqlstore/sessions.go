@@ -187,6 +187,8 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		{`DELETE FROM sessions WHERE expires_at <= ?`, ms(now)},
 		{`DELETE FROM magic_links WHERE expires_at < ?`, ms(now.Add(-tokenRetention))},
 		{`DELETE FROM otps WHERE expires_at < ?`, ms(now.Add(-tokenRetention))},
+		// Unverified TOTPs past their enrolment window (a verified one has no expiry).
+		{`DELETE FROM totps WHERE expires_at <= ?`, ms(now)},
 		{`DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?`, ms(now.Add(-outboxRetention))},
 		{`DELETE FROM rate_limits WHERE window_start < ?`, ms(now.Add(-counterRetention))},
 	}

@@ -47,6 +47,7 @@ func userTarget(u *store.User) ([]any, func() error) {
 		u.LockExpiresAt = timePtr(lockExpires)
 		u.Emails = []store.Email{}
 		u.Phones = []store.Phone{}
+		u.TOTPs = []store.TOTP{}
 		return nil
 	}
 }
@@ -153,7 +154,7 @@ func (db *DB) readUser(ctx context.Context, head string, headDest []any, from, w
 		cols = head + ", " + userColumns
 	}
 	dest := append(append([]any{}, headDest...), udest...)
-	var emails, phones []jsonMethod
+	var emails, phones, totps []jsonMethod
 	if db.d.name == BackendPostgres {
 		var kind, id, value sql.NullString
 		var verified sql.NullBool
@@ -164,7 +165,10 @@ func (db *DB) readUser(ctx context.Context, head string, headDest []any, from, w
 				FROM emails me WHERE me.project_id = u.project_id AND me.user_id = u.id
 				UNION ALL
 				SELECT 'p', mp.id, mp.number, mp.verified, mp.created_at, mp.pending_until
-				FROM phones mp WHERE mp.project_id = u.project_id AND mp.user_id = u.id) m ON true
+				FROM phones mp WHERE mp.project_id = u.project_id AND mp.user_id = u.id
+				UNION ALL
+				SELECT 't', mt.id, '', mt.verified, mt.created_at, NULL
+				FROM totps mt WHERE mt.project_id = u.project_id AND mt.user_id = u.id) m ON true
 			WHERE `+where, args...)
 		if err != nil {
 			return store.User{}, err
@@ -181,9 +185,12 @@ func (db *DB) readUser(ctx context.Context, head string, headDest []any, from, w
 				continue
 			}
 			m := jsonMethod{id: id.String, value: value.String, verified: verified.Bool, created: created.Int64, pending: timePtr(pending)}
-			if kind.String == "e" {
+			switch kind.String {
+			case "e":
 				emails = append(emails, m)
-			} else {
+			case "t":
+				totps = append(totps, m)
+			default:
 				phones = append(phones, m)
 			}
 		}
@@ -194,8 +201,8 @@ func (db *DB) readUser(ctx context.Context, head string, headDest []any, from, w
 			return store.User{}, db.wrap(sql.ErrNoRows)
 		}
 	} else {
-		var ej, pj string
-		dest = append(dest, &ej, &pj)
+		var ej, pj, tj string
+		dest = append(dest, &ej, &pj, &tj)
 		if err := db.queryRow(ctx, `SELECT `+cols+`, `+methodsJSON+` FROM `+from+` WHERE `+where, args...).Scan(dest...); err != nil {
 			return store.User{}, db.wrap(err)
 		}
@@ -206,12 +213,15 @@ func (db *DB) readUser(ctx context.Context, head string, headDest []any, from, w
 		if phones, err = decodeMethods(pj); err != nil {
 			return store.User{}, err
 		}
+		if totps, err = decodeMethods(tj); err != nil {
+			return store.User{}, err
+		}
 	}
 	if err := finish(); err != nil {
 		return store.User{}, err
 	}
 	// In loadMethods's order: oldest first.
-	for _, ms := range [][]jsonMethod{emails, phones} {
+	for _, ms := range [][]jsonMethod{emails, phones, totps} {
 		slices.SortFunc(ms, func(a, b jsonMethod) int {
 			return cmp.Or(cmp.Compare(a.created, b.created), strings.Compare(a.id, b.id))
 		})
@@ -224,6 +234,9 @@ func (db *DB) readUser(ctx context.Context, head string, headDest []any, from, w
 		u.Phones = append(u.Phones, store.Phone{ID: m.id, ProjectID: u.ProjectID, UserID: u.ID, Number: m.value,
 			Verified: m.verified, CreatedAt: fromMS(m.created), PendingUntil: m.pending})
 	}
+	for _, m := range totps {
+		u.TOTPs = append(u.TOTPs, store.TOTP{ID: m.id, ProjectID: u.ProjectID, UserID: u.ID, Verified: m.verified, CreatedAt: fromMS(m.created)})
+	}
 	return u, nil
 }
 
@@ -234,7 +247,9 @@ func (db *DB) readUser(ctx context.Context, head string, headDest []any, from, w
 const methodsJSON = `(SELECT json_group_array(json_array(me.id, me.address, me.verified, me.created_at, me.pending_until))
 		FROM emails me WHERE me.project_id = u.project_id AND me.user_id = u.id),
 	(SELECT json_group_array(json_array(mp.id, mp.number, mp.verified, mp.created_at, mp.pending_until))
-		FROM phones mp WHERE mp.project_id = u.project_id AND mp.user_id = u.id)`
+		FROM phones mp WHERE mp.project_id = u.project_id AND mp.user_id = u.id),
+	(SELECT json_group_array(json_array(mt.id, '', mt.verified, mt.created_at, NULL))
+		FROM totps mt WHERE mt.project_id = u.project_id AND mt.user_id = u.id)`
 
 // jsonMethod is one email or phone as readUser reads it.
 type jsonMethod struct {
@@ -288,9 +303,12 @@ func (db *DB) loadMethods(ctx context.Context, projectID string, users []store.U
 	}
 	in := placeholders(len(users))
 	args := append(append([]any{projectID}, ids...), append([]any{projectID}, ids...)...)
+	args = append(append(args, projectID), ids...)
 	rows, err := db.query(ctx, `SELECT 'e', `+emailColumns+` FROM emails WHERE project_id = ? AND user_id IN (`+in+`)
 		UNION ALL
 		SELECT 'p', `+phoneColumns+` FROM phones WHERE project_id = ? AND user_id IN (`+in+`)
+		UNION ALL
+		SELECT 't', id, project_id, user_id, '', verified, created_at, NULL FROM totps WHERE project_id = ? AND user_id IN (`+in+`)
 		ORDER BY 7, 2`, args...)
 	if err != nil {
 		return err
@@ -308,10 +326,14 @@ func (db *DB) loadMethods(ctx context.Context, projectID string, users []store.U
 		if u == nil {
 			continue
 		}
-		if kind == "e" {
+		switch kind {
+		case "e":
 			u.Emails = append(u.Emails, store.Email{ID: m.id, ProjectID: m.projectID, UserID: m.userID, Address: m.value,
 				Verified: m.verified, CreatedAt: fromMS(created), PendingUntil: timePtr(pending)})
-		} else {
+		case "t":
+			u.TOTPs = append(u.TOTPs, store.TOTP{ID: m.id, ProjectID: m.projectID, UserID: m.userID,
+				Verified: m.verified, CreatedAt: fromMS(created)})
+		default:
 			u.Phones = append(u.Phones, store.Phone{ID: m.id, ProjectID: m.projectID, UserID: m.userID, Number: m.value,
 				Verified: m.verified, CreatedAt: fromMS(created), PendingUntil: timePtr(pending)})
 		}

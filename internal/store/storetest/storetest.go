@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	all = append(all, userBehaviours...)
 	all = append(all, pendingBehaviours...)
 	all = append(all, tokenBehaviours...)
+	all = append(all, totpBehaviours...)
 	all = append(all, sessionBehaviours...)
 	all = append(all, outboxBehaviours...)
 	all = append(all, searchBehaviours...)
