@@ -34,7 +34,7 @@ const (
 // their outcomes (store.Store satisfies it).
 type Outbox interface {
 	ClaimMessages(ctx context.Context, now, leaseUntil time.Time, limit int) ([]store.OutboxMessage, error)
-	MarkMessageSent(ctx context.Context, id int64, now time.Time) error
+	MarkMessagesSent(ctx context.Context, ids []int64, now time.Time) error
 	MarkMessageHandedOff(ctx context.Context, id int64, now time.Time) error
 	MarkMessageFailed(ctx context.Context, id int64, errText string, next time.Time) error
 	MarkMessageDead(ctx context.Context, id int64, errText string, now time.Time) error
@@ -68,6 +68,7 @@ type Sender struct {
 
 	wakeOnce sync.Once
 	wake     chan struct{}
+	sent     sentMarks
 }
 
 func (s *Sender) now() time.Time {
@@ -265,20 +266,68 @@ func messageKey(om store.OutboxMessage) string { return fmt.Sprintf("%d.%s", om.
 
 // markSent records a delivery, trying again briefly if the database blinks:
 // a delivered message left unmarked would be sent a second time once its
-// lease ends.
+// lease ends. Deliveries that finish together are recorded in one write.
 func (s *Sender) markSent(ctx context.Context, id int64) error {
-	waits := []time.Duration{50 * time.Millisecond, 250 * time.Millisecond}
-	for i := 0; ; i++ {
-		err := s.Store.MarkMessageSent(ctx, id, s.now())
-		if err == nil || i == len(waits) {
-			return err
+	return s.sent.mark(id, func(ids []int64) error {
+		waits := []time.Duration{50 * time.Millisecond, 250 * time.Millisecond}
+		for i := 0; ; i++ {
+			err := s.Store.MarkMessagesSent(ctx, ids, s.now())
+			if err == nil || i == len(waits) {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(waits[i]):
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(waits[i]):
-		}
+	})
+}
+
+// sentMarks groups the records of deliveries that finish together into one
+// write, as a database groups commits: while one write is in flight, the
+// deliveries finishing queue their ids, and the next write takes them all.
+// On SQLite every write is an fsync'd commit of the one writer, so eight
+// deliveries finishing at once cost two commits instead of eight.
+type sentMarks struct {
+	mu      sync.Mutex // guards pending
+	pending []sentMark
+	write   sync.Mutex // one write at a time
+}
+
+type sentMark struct {
+	id   int64
+	done chan error // the outcome of the write that took id
+}
+
+// mark records id through write, alone or with the ids queued beside it,
+// and returns the outcome of the write that recorded it.
+func (m *sentMarks) mark(id int64, write func(ids []int64) error) error {
+	done := make(chan error, 1)
+	m.mu.Lock()
+	m.pending = append(m.pending, sentMark{id, done})
+	m.mu.Unlock()
+
+	m.write.Lock()
+	defer m.write.Unlock()
+	select {
+	case err := <-done: // taken by the write that just ended
+		return err
+	default:
 	}
+	m.mu.Lock()
+	batch := m.pending
+	m.pending = nil
+	m.mu.Unlock()
+	ids := make([]int64, len(batch))
+	for i, b := range batch {
+		ids[i] = b.id
+	}
+	err := write(ids)
+	for _, b := range batch {
+		b.done <- err
+	}
+	return <-done
 }
 
 // errText is err as stored in the outbox's last_error, bounded.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -675,7 +676,7 @@ func TestUnknownChannelIsDead(t *testing.T) {
 	}
 }
 
-// blinkingStore fails the first MarkMessageSent calls, as a database that
+// blinkingStore fails the first MarkMessagesSent calls, as a database that
 // blinks right after a delivery would.
 type blinkingStore struct {
 	store.Store
@@ -683,7 +684,7 @@ type blinkingStore struct {
 	fails int
 }
 
-func (b *blinkingStore) MarkMessageSent(ctx context.Context, id int64, now time.Time) error {
+func (b *blinkingStore) MarkMessagesSent(ctx context.Context, ids []int64, now time.Time) error {
 	b.mu.Lock()
 	fail := b.fails > 0
 	b.fails--
@@ -691,7 +692,7 @@ func (b *blinkingStore) MarkMessageSent(ctx context.Context, id int64, now time.
 	if fail {
 		return fmt.Errorf("%w: connection reset", store.ErrUnavailable)
 	}
-	return b.Store.MarkMessageSent(ctx, id, now)
+	return b.Store.MarkMessagesSent(ctx, ids, now)
 }
 
 func TestDeliveredMessageIsMarkedThroughADatabaseBlink(t *testing.T) {
@@ -803,4 +804,51 @@ func TestAfterANodeDiesMidHandOffEmailIsResentWithTheSameMessageIDAndSMSIsNot(t 
 			t.Fatalf("RunOnce handled %d more", n)
 		}
 	})
+}
+
+// TestDeliveriesFinishingTogetherAreRecordedInOneWrite: while one "sent"
+// write is in flight, the deliveries that finish queue, and the next write
+// records them all; each learns the outcome of the write that took it.
+func TestDeliveriesFinishingTogetherAreRecordedInOneWrite(t *testing.T) {
+	var m sentMarks
+	var mu sync.Mutex
+	var writes [][]int64
+	inFirst, releaseFirst := make(chan struct{}), make(chan struct{})
+	write := func(ids []int64) error {
+		mu.Lock()
+		writes = append(writes, ids)
+		n := len(writes)
+		mu.Unlock()
+		if n == 1 {
+			close(inFirst)
+			<-releaseFirst
+			return nil
+		}
+		return fmt.Errorf("%w: disk full", store.ErrUnavailable)
+	}
+	errs := make(chan error, 8)
+	go func() { errs <- m.mark(1, write) }()
+	<-inFirst
+	for id := int64(2); id <= 8; id++ {
+		go func() { errs <- m.mark(id, write) }()
+	}
+	for queued := 0; queued < 7; { // until the seven wait behind the first write
+		m.mu.Lock()
+		queued = len(m.pending)
+		m.mu.Unlock()
+		runtime.Gosched()
+	}
+	close(releaseFirst)
+	var failed int
+	for range 8 {
+		if err := <-errs; err != nil {
+			failed++
+		}
+	}
+	if len(writes) != 2 || len(writes[0]) != 1 || len(writes[1]) != 7 {
+		t.Fatalf("writes: %v, want [1] then the other seven together", writes)
+	}
+	if failed != 7 {
+		t.Fatalf("%d marks saw the failed second write, want its 7", failed)
+	}
 }

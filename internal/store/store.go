@@ -459,7 +459,9 @@ type Store interface {
 	// sender until leaseUntil; a message is leased to one sender at a time,
 	// across processes.
 	ClaimMessages(ctx context.Context, now, leaseUntil time.Time, limit int) ([]OutboxMessage, error)
-	MarkMessageSent(ctx context.Context, id int64, now time.Time) error
+	// MarkMessagesSent records the delivery of several messages in one
+	// write (ErrNotFound if any id is unknown; the others are recorded).
+	MarkMessagesSent(ctx context.Context, ids []int64, now time.Time) error
 	// MarkMessageHandedOff records, before the hand-off, that the message
 	// is about to go to its transport.
 	MarkMessageHandedOff(ctx context.Context, id int64, now time.Time) error

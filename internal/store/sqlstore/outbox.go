@@ -131,9 +131,25 @@ func (db *DB) ClaimMessages(ctx context.Context, now, leaseUntil time.Time, limi
 	return out, nil
 }
 
-// MarkMessageSent records delivery.
-func (db *DB) MarkMessageSent(ctx context.Context, id int64, now time.Time) error {
-	return db.execOne(ctx, `UPDATE outbox SET sent_at = ?, last_error = '' WHERE id = ?`, ms(now), id)
+// MarkMessagesSent records the delivery of several messages in one write
+// (ErrNotFound if any id is unknown; the others are recorded).
+func (db *DB) MarkMessagesSent(ctx context.Context, ids []int64, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, ms(now))
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	n, err := db.execCount(ctx, `UPDATE outbox SET sent_at = ?, last_error = '' WHERE id IN (`+placeholders(len(ids))+`)`, args...)
+	if err != nil {
+		return err
+	}
+	if n < len(ids) {
+		return store.ErrNotFound
+	}
+	return nil
 }
 
 // MarkMessageHandedOff records that the message is about to be handed to
@@ -191,13 +207,8 @@ func (db *DB) CountPendingMessages(ctx context.Context) (int, error) {
 
 // ReleaseMessageLeases makes every pending message due at now.
 func (db *DB) ReleaseMessageLeases(ctx context.Context, now time.Time) (int, error) {
-	res, err := db.exec(ctx, `UPDATE outbox SET next_attempt_at = ?
+	return db.execCount(ctx, `UPDATE outbox SET next_attempt_at = ?
 		WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at > ?`, ms(now), ms(now))
-	if err != nil {
-		return 0, err
-	}
-	n, err := res.RowsAffected()
-	return int(n), db.wrap(err)
 }
 
 // CountHit adds one to the counter of key in the window starting at

@@ -119,7 +119,7 @@ var outboxBehaviours = []behaviour{
 		_, err := s.ClaimMessages(ctx(), t0, t0.Add(time.Minute), 10)
 		must(t, err)
 		must(t, s.MarkMessageFailed(ctx(), backoff.ID, "smtp: 451", t0.Add(5*time.Minute)))
-		must(t, s.MarkMessageSent(ctx(), sent.ID, t0))
+		must(t, s.MarkMessagesSent(ctx(), []int64{sent.ID}, t0))
 		// The node that held them is gone: nothing is due before the lease ends.
 		got, err := s.ClaimMessages(ctx(), t0.Add(time.Second), t0.Add(2*time.Minute), 10)
 		must(t, err)
@@ -133,6 +133,28 @@ var outboxBehaviours = []behaviour{
 		equal(t, "first", got[0].ID, leased.ID)
 		equal(t, "second", got[1].ID, backoff.ID)
 	}},
+	{"SeveralMessagesAreMarkedSentInOneWrite", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		a := newMessage(t, s, p.ID, "a@example.com", t0)
+		b := newMessage(t, s, p.ID, "b@example.com", t0)
+		c := newMessage(t, s, p.ID, "c@example.com", t0)
+		_, err := s.ClaimMessages(ctx(), t0, t0.Add(time.Minute), 10)
+		must(t, err)
+		must(t, s.MarkMessagesSent(ctx(), []int64{a.ID, b.ID}, t0.Add(time.Second)))
+		must(t, s.MarkMessagesSent(ctx(), nil, t0))
+		// An unknown id among known ones: ErrNotFound, the known one recorded.
+		mustBe(t, s.MarkMessagesSent(ctx(), []int64{c.ID, 1 << 40}, t0.Add(2*time.Second)), store.ErrNotFound)
+		n, err := s.CountPendingMessages(ctx())
+		must(t, err)
+		equal(t, "pending", n, 0)
+		all, err := s.ListMessages(ctx(), "", 0)
+		must(t, err)
+		for _, m := range all {
+			if m.SentAt == nil {
+				t.Fatalf("message %d to %s not marked sent", m.ID, m.Recipient)
+			}
+		}
+	}},
 	{"SentFailedAndDeadMessagesAreRecorded", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
 		sent := newMessage(t, s, p.ID, "sent@example.com", t0)
@@ -141,10 +163,10 @@ var outboxBehaviours = []behaviour{
 		newMessage(t, s, p.ID, "sent@example.com", t0)
 		_, err := s.ClaimMessages(ctx(), t0, t0.Add(time.Minute), 10)
 		must(t, err)
-		must(t, s.MarkMessageSent(ctx(), sent.ID, t0.Add(time.Second)))
+		must(t, s.MarkMessagesSent(ctx(), []int64{sent.ID}, t0.Add(time.Second)))
 		must(t, s.MarkMessageFailed(ctx(), failed.ID, "smtp: 451 try later", t0.Add(5*time.Minute)))
 		must(t, s.MarkMessageDead(ctx(), dead.ID, "smtp: 550 no such user", t0.Add(time.Second)))
-		mustBe(t, s.MarkMessageSent(ctx(), 1<<40, t0), store.ErrNotFound)
+		mustBe(t, s.MarkMessagesSent(ctx(), []int64{1<<40}, t0), store.ErrNotFound)
 		mustBe(t, s.MarkMessageFailed(ctx(), 1<<40, "x", t0), store.ErrNotFound)
 		mustBe(t, s.MarkMessageDead(ctx(), 1<<40, "x", t0), store.ErrNotFound)
 

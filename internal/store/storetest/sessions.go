@@ -260,7 +260,7 @@ var sessionBehaviours = []behaviour{
 		oldCode := newOTP(t, s, u, func(o *store.OTP) { o.ExpiresAt = now.Add(-2 * time.Hour) })
 		newOTP(t, s, v, func(o *store.OTP) { o.ExpiresAt = now.Add(-90 * time.Minute) })
 		sent := newMessage(t, s, p.ID, "sent@example.com", t0)
-		must(t, s.MarkMessageSent(ctx(), sent.ID, now.Add(-8*24*time.Hour)))
+		must(t, s.MarkMessagesSent(ctx(), []int64{sent.ID}, now.Add(-8*24*time.Hour)))
 		// Kept.
 		liveSession := newSession(t, s, u, func(x *store.Session) { x.ExpiresAt = now.Add(time.Millisecond) })
 		recentLink := newMagicLink(t, s, u, func(m *store.MagicLink) { m.ExpiresAt = now.Add(-59 * time.Minute) })
@@ -269,7 +269,7 @@ var sessionBehaviours = []behaviour{
 			o.ExpiresAt = now.Add(-30 * time.Minute)
 		})
 		recentSent := newMessage(t, s, p.ID, "recent@example.com", t0)
-		must(t, s.MarkMessageSent(ctx(), recentSent.ID, now.Add(-6*24*time.Hour)))
+		must(t, s.MarkMessagesSent(ctx(), []int64{recentSent.ID}, now.Add(-6*24*time.Hour)))
 		unsent := newMessage(t, s, p.ID, "unsent@example.com", t0)
 
 		n, err := s.DeleteExpired(ctx(), now)
