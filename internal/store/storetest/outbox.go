@@ -166,7 +166,7 @@ var outboxBehaviours = []behaviour{
 		must(t, s.MarkMessagesSent(ctx(), []int64{sent.ID}, t0.Add(time.Second)))
 		must(t, s.MarkMessageFailed(ctx(), failed.ID, "smtp: 451 try later", t0.Add(5*time.Minute)))
 		must(t, s.MarkMessageDead(ctx(), dead.ID, "smtp: 550 no such user", t0.Add(time.Second)))
-		mustBe(t, s.MarkMessagesSent(ctx(), []int64{1<<40}, t0), store.ErrNotFound)
+		mustBe(t, s.MarkMessagesSent(ctx(), []int64{1 << 40}, t0), store.ErrNotFound)
 		mustBe(t, s.MarkMessageFailed(ctx(), 1<<40, "x", t0), store.ErrNotFound)
 		mustBe(t, s.MarkMessageDead(ctx(), 1<<40, "x", t0), store.ErrNotFound)
 
