@@ -448,6 +448,9 @@ func (s *Service) AuthenticateMagicLink(ctx context.Context, p store.Project, r 
 		case err != nil:
 			return err
 		}
+		if ml.Kind == store.MagicLinkResetPassword {
+			return ErrMagicLinkNotFound // a reset link logs nobody in (the redemption rolls back)
+		}
 		if err := checkPKCE(ml.CodeChallenge, r.CodeVerifier); err != nil {
 			return err
 		}

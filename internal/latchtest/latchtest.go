@@ -76,6 +76,8 @@ type Options struct {
 	SearchTimeout time.Duration
 	// MaxConnections caps the API listener's connections (0 = no cap).
 	MaxConnections int
+	// BreachedPasswordsDir is app.Config.BreachedPasswordsDir.
+	BreachedPasswordsDir string
 }
 
 // Latch is one running node.
@@ -111,6 +113,7 @@ func Start(t testing.TB, o Options) *Latch {
 	l := &Latch{Clock: o.Clock, Database: o.Database, MasterKey: o.MasterKey, Logs: &LockedBuffer{}}
 	cfg := app.Config{
 		Database: o.Database, MasterKey: o.MasterKey, Now: o.Clock.Now, SearchTimeout: o.SearchTimeout, MaxConnections: o.MaxConnections,
+		BreachedPasswordsDir: o.BreachedPasswordsDir,
 		Logger: slog.New(slog.NewTextHandler(l.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if !o.NoDelivery {
