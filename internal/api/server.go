@@ -105,6 +105,8 @@ func (s *Server) routes() {
 	}
 	s.handle("POST /v1/otps/authenticate", s.authed(s.otpAuthenticate))
 
+	s.passwordRoutes()
+
 	s.handle("GET /v1/sessions", s.authed(s.listSessions))
 	s.handle("POST /v1/sessions/authenticate", s.authed(s.authenticateSession))
 	// Stytch's session guide posts to this path without /v1.
