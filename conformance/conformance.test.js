@@ -9,6 +9,7 @@ import { startLatch } from './lib/latch.js';
 import users from './suite/users.js';
 import magicLinks from './suite/magic_links.js';
 import otps from './suite/otps.js';
+import passwords from './suite/passwords.js';
 import sessions from './suite/sessions.js';
 import jwts from './suite/jwts.js';
 import errors from './suite/errors.js';
@@ -41,6 +42,7 @@ after(async () => {
 users(ctx);
 magicLinks(ctx);
 otps(ctx);
+passwords(ctx);
 sessions(ctx);
 jwts(ctx);
 errors(ctx);
