@@ -449,7 +449,13 @@ func (s *Service) ResetExistingPassword(ctx context.Context, p store.Project, r 
 		return SessionResult{}, err
 	}
 	return s.passwordLogin(ctx, p, c.user.ID, c.email, r.SessionOptions, func(tx store.Store, now time.Time) error {
-		return tx.ReplacePasswordHash(ctx, p.ID, c.pw.ID, c.pw.Hash, hash, now)
+		err := tx.ReplacePasswordHash(ctx, p.ID, c.pw.ID, c.pw.Hash, hash, now)
+		if errors.Is(err, store.ErrConsumed) {
+			// The password changed (or went) since it was checked: the
+			// existing password given is no longer the existing one.
+			return ErrWrongPassword
+		}
+		return err
 	})
 }
 
