@@ -942,3 +942,26 @@ func TestServeWarnsAtStartWhenLiveProjectsHaveNoTransport(t *testing.T) {
 		t.Errorf("warned about email, which has SMTP:\n%s", log)
 	}
 }
+
+func TestProjectSettingsSetTheLUDSPasswordPolicy(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, nil, "")
+	id, secret := s.firstProject(t)
+	r := mustLatch(t, dir, nil, "project", "settings", "--project", id, "--password-policy", "luds", "--luds-min-length", "12", "--luds-complexity", "4")
+	var got map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("settings output %q: %v", r.stdout, err)
+	}
+	if got["password_policy"] != "luds" || got["luds_min_length"] != float64(12) || got["luds_complexity"] != float64(4) {
+		t.Fatalf("settings: %v", got)
+	}
+	rep := call(t, "POST", s.url("/v1/passwords/strength_check"), id, secret, `{"password":"abcDEF123"}`)
+	if rep.status != 200 || rep.body["strength_policy"] != "luds" || rep.body["valid_password"] != false {
+		t.Fatalf("strength_check under LUDS 12/4: %d %s", rep.status, rep.raw)
+	}
+	for _, bad := range [][]string{{"--password-policy", "nist"}, {"--luds-min-length", "7"}, {"--luds-complexity", "5"}} {
+		if r := latch(t, dir, nil, append([]string{"project", "settings", "--project", id}, bad...)...); r.code == 0 {
+			t.Fatalf("%v was accepted", bad)
+		}
+	}
+}
