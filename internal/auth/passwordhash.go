@@ -109,7 +109,9 @@ func (h *passwordHasher) verify(ctx context.Context, stored, password string) (o
 	if strings.HasPrefix(stored, "$argon2") {
 		a, perr := parseArgon(stored)
 		if perr != nil {
-			return false, false, perr
+			// A stored hash that does not parse is Latch's fault, not the
+			// caller's: an internal error (500), not the 400 of a migrate.
+			return false, false, fmt.Errorf("stored password hash: %v", perr)
 		}
 		err = h.run(ctx, func() { match = a.matches(password) })
 		rehash = a.variant != "argon2id" || a.m < argonMemoryKiB || a.t < argonTime || len(a.key) < argonKeyLen
