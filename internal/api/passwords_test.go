@@ -321,3 +321,13 @@ func TestPasswordJoinsTheSessionAndResetsBySessionAndExistingPassword(t *testing
 		q.Fail(t, http.MethodDelete, "/v1/users/passwords/"+id2, nil, http.StatusNotFound, "password_not_found")
 	})
 }
+
+func TestSearchFindsUsersByWhetherTheyHaveAPassword(t *testing.T) {
+	fndOnEveryBackend(t, func(t *testing.T, l *latchtest.Latch) {
+		p := l.NewProject(t, "pw-search")
+		with := pwCreate(t, p, fndEmail("with"), pwStrong).Str("user_id")
+		without := fndCreateUser(t, p, map[string]any{"email": fndEmail("without")}).Str("user_id")
+		fndSameSet(t, "password_exists true", fndIDs(t, fndSearch(t, p, fndQuery("AND", "password_exists", true))), []string{with})
+		fndSameSet(t, "password_exists false", fndIDs(t, fndSearch(t, p, fndQuery("AND", "password_exists", false))), []string{without})
+	})
+}
