@@ -17,7 +17,7 @@ func renderPassword(u store.User) *passwordJSON {
 	if u.PasswordID == "" {
 		return nil
 	}
-	return &passwordJSON{PasswordID: u.PasswordID}
+	return &passwordJSON{PasswordID: u.PasswordID, RequiresReset: u.PasswordRequiresReset}
 }
 
 // passwordLoginBody answers every password call that may log in.

@@ -331,3 +331,50 @@ func TestSearchFindsUsersByWhetherTheyHaveAPassword(t *testing.T) {
 		fndSameSet(t, "password_exists false", fndIDs(t, fndSearch(t, p, fndQuery("AND", "password_exists", false))), []string{without})
 	})
 }
+
+// TestAPasswordSetBeforeTheAddressWasProvedMustBeResetAfterAPasswordlessLogin:
+// account pre-hijacking. Someone signs up with another's address and a
+// password; the owner of the address later logs in by magic link or
+// passcode, which proves the address. From then on the password, which
+// its setter never proved, logs nobody in (401 reset_password) until it
+// is reset by email. An address proved when the password was set (migrate
+// with set_email_verified) needs no reset.
+func TestAPasswordSetBeforeTheAddressWasProvedMustBeResetAfterAPasswordlessLogin(t *testing.T) {
+	fndOnEveryBackend(t, func(t *testing.T, l *latchtest.Latch) {
+		p := l.NewProject(t, "pw-prehijack")
+		for _, how := range []string{"magic link", "email passcode"} {
+			victim := fndEmail("victim")
+			c := pwCreate(t, p, victim, pwStrong) // the attacker's password
+			if how == "magic link" {
+				p.OK(t, http.MethodPost, "/v1/magic_links/email/login_or_create", map[string]any{"email": victim})
+				tok := latchtest.LinkToken(t, l.Mail.WaitFor(t, victim, 1))
+				p.OK(t, http.MethodPost, "/v1/magic_links/authenticate", map[string]any{"token": tok})
+			} else {
+				s := p.OK(t, http.MethodPost, "/v1/otps/email/login_or_create", map[string]any{"email": victim})
+				code := latchtest.Code(t, l.Mail.WaitFor(t, victim, 1).Text)
+				p.OK(t, http.MethodPost, "/v1/otps/authenticate", map[string]any{"method_id": s.Str("email_id"), "code": code})
+			}
+			u := mlUser(t, p, c.Str("user_id"))
+			if u.Get("password.requires_reset") != true {
+				t.Fatalf("%s: password.requires_reset after the address was proved: %s", how, u.Raw)
+			}
+			p.Fail(t, http.MethodPost, "/v1/passwords/authenticate", map[string]any{"email": victim, "password": pwStrong}, http.StatusUnauthorized, "reset_password")
+			p.Fail(t, http.MethodPost, "/v1/passwords/existing_password/reset", map[string]any{"email": victim, "existing_password": pwStrong, "new_password": pwStrong2}, http.StatusUnauthorized, "reset_password")
+			// The owner resets by email; the new password works.
+			p.OK(t, http.MethodPost, "/v1/passwords/email/reset/start", map[string]any{"email": victim})
+			tok := latchtest.LinkToken(t, l.Mail.WaitFor(t, victim, 2))
+			r := p.OK(t, http.MethodPost, "/v1/passwords/email/reset", map[string]any{"token": tok, "password": pwStrong2})
+			if r.Get("user.password.requires_reset") != false {
+				t.Fatalf("%s: after the reset: %s", how, r.Raw)
+			}
+			p.OK(t, http.MethodPost, "/v1/passwords/authenticate", map[string]any{"email": victim, "password": pwStrong2})
+		}
+		// A proved address: a later magic link changes nothing.
+		owner := fndEmail("owner")
+		bc, _ := bcrypt.GenerateFromPassword([]byte(pwStrong), 4)
+		p.OK(t, http.MethodPost, "/v1/passwords/migrate", map[string]any{"email": owner, "hash_type": "bcrypt", "hash": string(bc), "set_email_verified": true})
+		p.OK(t, http.MethodPost, "/v1/magic_links/email/login_or_create", map[string]any{"email": owner})
+		p.OK(t, http.MethodPost, "/v1/magic_links/authenticate", map[string]any{"token": latchtest.LinkToken(t, l.Mail.WaitFor(t, owner, 1))})
+		p.OK(t, http.MethodPost, "/v1/passwords/authenticate", map[string]any{"email": owner, "password": pwStrong})
+	})
+}

@@ -477,6 +477,9 @@ func (s *Service) AuthenticateMagicLink(ctx context.Context, p store.Project, r 
 				}
 				return err
 			}
+			if err := passwordlessProved(ctx, tx, u, e); err != nil {
+				return err
+			}
 			if err := verifyMethod(ctx, tx, p, store.ChannelEmail, e.ID, e.PendingUntil, now, ErrUnableToAuthMagicLink); err != nil {
 				return err
 			}

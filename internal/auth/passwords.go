@@ -129,7 +129,12 @@ type checkedPassword struct {
 // their cost is a wrong password's. A wrong password counts toward the
 // user's lock. Every refusal of an address or password is 401
 // unauthorized_credentials; a locked user is 429 user_lock_limit_reached.
-func (s *Service) checkPassword(ctx context.Context, p store.Project, email, password string) (checkedPassword, error) {
+//
+// A password that matches but must be reset is 401 reset_password: one
+// that a passwordless login has marked (it may be a pre-hijacker's), or,
+// unless replacing is set (existing_password/reset, which replaces it),
+// one found in the breached-password files.
+func (s *Service) checkPassword(ctx context.Context, p store.Project, email, password string, replacing bool) (checkedPassword, error) {
 	addr, err := NormalizeEmail(email)
 	if err != nil {
 		return checkedPassword{}, err
@@ -175,12 +180,17 @@ func (s *Service) checkPassword(ctx context.Context, p store.Project, email, pas
 		}
 		return checkedPassword{}, ErrWrongPassword
 	}
-	breached, err := s.isBreached(password)
-	if err != nil {
-		return checkedPassword{}, err
+	if c.pw.RequiresReset {
+		return checkedPassword{}, ErrResetPassword.With("The password of this user must be reset: the address was proved by another login method since it was set. Reset it by email.")
 	}
-	if breached {
-		return checkedPassword{}, ErrResetPassword
+	if !replacing {
+		breached, err := s.isBreached(password)
+		if err != nil {
+			return checkedPassword{}, err
+		}
+		if breached {
+			return checkedPassword{}, ErrResetPassword
+		}
 	}
 	c.rehash = rehash
 	return c, nil
@@ -194,7 +204,7 @@ func (s *Service) AuthenticatePassword(ctx context.Context, p store.Project, r P
 	if err := checkDuration(r.SessionDurationMinutes); err != nil {
 		return SessionResult{}, err
 	}
-	c, err := s.checkPassword(ctx, p, r.Email, r.Password)
+	c, err := s.checkPassword(ctx, p, r.Email, r.Password, false)
 	if err != nil {
 		return SessionResult{}, err
 	}
@@ -214,6 +224,20 @@ func (s *Service) AuthenticatePassword(ctx context.Context, p store.Project, r P
 		}
 		return err
 	})
+}
+
+// passwordlessProved runs in a passwordless login's transaction (magic
+// link, passcode) that proves an address of u: the first proof of an
+// address the user has had from the start (not one being attached) marks
+// u's password, if any, as needing a reset. Whoever set the password never
+// proved the address (account pre-hijacking: an attacker signs up with the
+// victim's address and a password, the victim later logs in by link),
+// Stytch's second reset_password case.
+func passwordlessProved(ctx context.Context, tx store.Store, u store.User, e store.Email) error {
+	if u.PasswordID == "" || e.Verified || e.PendingUntil != nil {
+		return nil
+	}
+	return tx.RequirePasswordReset(ctx, u.ProjectID, u.ID)
 }
 
 // passwordLogin is the transaction that ends every password login: the
@@ -433,16 +457,9 @@ func (s *Service) ResetExistingPassword(ctx context.Context, p store.Project, r 
 			return SessionResult{}, err
 		}
 	}
-	c, err := s.checkPassword(ctx, p, r.Email, r.ExistingPassword)
-	if err != nil && !errors.Is(err, ErrResetPassword) {
+	c, err := s.checkPassword(ctx, p, r.Email, r.ExistingPassword, true)
+	if err != nil {
 		return SessionResult{}, err
-	}
-	if errors.Is(err, ErrResetPassword) {
-		// A breached existing password is what this call replaces; it
-		// matched, so carry on (checkPassword refuses only after a match).
-		if c, err = s.matchedAnyway(ctx, p, r.Email); err != nil {
-			return SessionResult{}, err
-		}
 	}
 	hash, err := s.passwords.hash(ctx, r.NewPassword)
 	if err != nil {
@@ -457,21 +474,6 @@ func (s *Service) ResetExistingPassword(ctx context.Context, p store.Project, r 
 		}
 		return err
 	})
-}
-
-// matchedAnyway re-reads what checkPassword found for an address whose
-// password matched but is breached.
-func (s *Service) matchedAnyway(ctx context.Context, p store.Project, email string) (checkedPassword, error) {
-	addr, _ := NormalizeEmail(email)
-	u, err := s.store.GetUserByEmail(ctx, p.ID, addr)
-	if err != nil {
-		return checkedPassword{}, storeErr(notFoundAs(err, ErrWrongPassword), "get user")
-	}
-	pw, err := s.store.GetPassword(ctx, p.ID, u.ID)
-	if err != nil {
-		return checkedPassword{}, storeErr(notFoundAs(err, ErrWrongPassword), "get password")
-	}
-	return checkedPassword{user: u, email: emailOf(u, addr), pw: pw}, nil
 }
 
 // SessionResetRequest is POST /v1/passwords/session/reset.

@@ -65,8 +65,12 @@ type Password struct {
 	ProjectID string
 	UserID    string
 	Hash      string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// RequiresReset is set when a passwordless login first proves the
+	// user's address: the password may have been set by someone else
+	// (account pre-hijacking), so it logs nobody in until it is reset.
+	RequiresReset bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // A user's status (Stytch's user object: "active" or "pending", a user
@@ -117,6 +121,8 @@ type User struct {
 	LockExpiresAt *time.Time
 	// PasswordID is the id of the user's password, "" when it has none.
 	PasswordID string
+	// PasswordRequiresReset is the password's RequiresReset.
+	PasswordRequiresReset bool
 
 	Emails []Email // ordered by creation
 	Phones []Phone // ordered by creation
@@ -425,6 +431,9 @@ type Store interface {
 	GetPassword(ctx context.Context, projectID, userID string) (Password, error)
 	ReplacePasswordHash(ctx context.Context, projectID, passwordID, oldHash, newHash string, now time.Time) error
 	DeletePassword(ctx context.Context, projectID, passwordID string) (userID string, err error)
+	// RequirePasswordReset sets RequiresReset on the user's password, if
+	// it has one.
+	RequirePasswordReset(ctx context.Context, projectID, userID string) error
 
 	// Magic links.
 	CreateMagicLink(ctx context.Context, m MagicLink) error

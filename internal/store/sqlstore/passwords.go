@@ -13,11 +13,12 @@ func (db *DB) SetPassword(ctx context.Context, pw store.Password) (store.Passwor
 	out := pw
 	err := db.guard(ctx, func() error {
 		var created, updated int64
-		err := db.writeRow(ctx, `INSERT INTO passwords (id, project_id, user_id, hash, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (project_id, user_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at
+		err := db.writeRow(ctx, `INSERT INTO passwords (id, project_id, user_id, hash, requires_reset, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (project_id, user_id) DO UPDATE SET hash = excluded.hash, requires_reset = excluded.requires_reset,
+				updated_at = excluded.updated_at
 			RETURNING id, created_at, updated_at`,
-			pw.ID, pw.ProjectID, pw.UserID, pw.Hash, ms(pw.CreatedAt), ms(pw.UpdatedAt)).Scan(&out.ID, &created, &updated)
+			pw.ID, pw.ProjectID, pw.UserID, pw.Hash, pw.RequiresReset, ms(pw.CreatedAt), ms(pw.UpdatedAt)).Scan(&out.ID, &created, &updated)
 		out.CreatedAt, out.UpdatedAt = fromMS(created), fromMS(updated)
 		return err
 	})
@@ -31,8 +32,8 @@ func (db *DB) SetPassword(ctx context.Context, pw store.Password) (store.Passwor
 func (db *DB) GetPassword(ctx context.Context, projectID, userID string) (store.Password, error) {
 	var pw store.Password
 	var created, updated int64
-	err := db.queryRow(ctx, `SELECT id, project_id, user_id, hash, created_at, updated_at FROM passwords
-		WHERE project_id = ? AND user_id = ?`, projectID, userID).Scan(&pw.ID, &pw.ProjectID, &pw.UserID, &pw.Hash, &created, &updated)
+	err := db.queryRow(ctx, `SELECT id, project_id, user_id, hash, requires_reset, created_at, updated_at FROM passwords
+		WHERE project_id = ? AND user_id = ?`, projectID, userID).Scan(&pw.ID, &pw.ProjectID, &pw.UserID, &pw.Hash, &pw.RequiresReset, &created, &updated)
 	if err != nil {
 		return store.Password{}, db.wrap(err)
 	}
@@ -60,4 +61,10 @@ func (db *DB) DeletePassword(ctx context.Context, projectID, passwordID string) 
 	err := db.writeRow(ctx, `DELETE FROM passwords WHERE project_id = ? AND id = ? RETURNING user_id`,
 		projectID, passwordID).Scan(&userID)
 	return userID, db.wrap(err)
+}
+
+// RequirePasswordReset marks the user's password, if any, as needing a reset.
+func (db *DB) RequirePasswordReset(ctx context.Context, projectID, userID string) error {
+	_, err := db.exec(ctx, `UPDATE passwords SET requires_reset = ? WHERE project_id = ? AND user_id = ?`, true, projectID, userID)
+	return db.wrap(err)
 }

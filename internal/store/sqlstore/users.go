@@ -15,7 +15,8 @@ import (
 
 const userColumns = `u.id, u.project_id, u.external_id, u.status, u.first_name, u.middle_name, u.last_name,
 	u.trusted_metadata, u.untrusted_metadata, u.roles, u.created_at, u.failed_auths, u.lock_created_at, u.lock_expires_at,
-	(SELECT pw.id FROM passwords pw WHERE pw.project_id = u.project_id AND pw.user_id = u.id)`
+	(SELECT pw.id FROM passwords pw WHERE pw.project_id = u.project_id AND pw.user_id = u.id),
+	(SELECT pw.requires_reset FROM passwords pw WHERE pw.project_id = u.project_id AND pw.user_id = u.id)`
 
 func scanUser(s rowScanner) (store.User, error) {
 	var u store.User
@@ -34,11 +35,12 @@ func userTarget(u *store.User) ([]any, func() error) {
 	var created int64
 	var lockCreated, lockExpires sql.NullInt64
 	var passwordID sql.NullString
+	var passwordReset sql.NullBool
 	dest := []any{&u.ID, &u.ProjectID, &ext, &u.Status, &u.FirstName, &u.MiddleName, &u.LastName,
-		&trusted, &untrusted, &roles, &created, &u.FailedAuths, &lockCreated, &lockExpires, &passwordID}
+		&trusted, &untrusted, &roles, &created, &u.FailedAuths, &lockCreated, &lockExpires, &passwordID, &passwordReset}
 	return dest, func() error {
 		u.ExternalID = ext.String
-		u.PasswordID = passwordID.String
+		u.PasswordID, u.PasswordRequiresReset = passwordID.String, passwordReset.Bool
 		u.TrustedMetadata = rawObject(trusted)
 		u.UntrustedMetadata = rawObject(untrusted)
 		var err error

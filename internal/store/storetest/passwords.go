@@ -81,6 +81,29 @@ var passwordBehaviours = []behaviour{
 		_, err = s.GetPassword(ctx(), p.ID, v.ID)
 		mustBe(t, err, store.ErrNotFound)
 	}},
+	{"APasswordMarkedForResetStaysMarkedUntilSetAgain", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		u, v := newUser(t, s, p.ID), newUser(t, s, p.ID)
+		must(t, s.RequirePasswordReset(ctx(), p.ID, v.ID)) // no password: nothing to mark
+		_, err := s.SetPassword(ctx(), store.Password{ID: id("password"), ProjectID: p.ID, UserID: u.ID, Hash: "h", CreatedAt: t0, UpdatedAt: t0})
+		must(t, err)
+		must(t, s.RequirePasswordReset(ctx(), p.ID, u.ID))
+		pw, err := s.GetPassword(ctx(), p.ID, u.ID)
+		must(t, err)
+		equal(t, "RequiresReset", pw.RequiresReset, true)
+		got, err := s.GetUser(ctx(), p.ID, u.ID)
+		must(t, err)
+		equal(t, "user's PasswordRequiresReset", got.PasswordRequiresReset, true)
+		must(t, s.ReplacePasswordHash(ctx(), p.ID, pw.ID, "h", "h2", t0))
+		pw, err = s.GetPassword(ctx(), p.ID, u.ID)
+		must(t, err)
+		equal(t, "RequiresReset after a rehash", pw.RequiresReset, true)
+		_, err = s.SetPassword(ctx(), store.Password{ID: id("password"), ProjectID: p.ID, UserID: u.ID, Hash: "h3", CreatedAt: t0, UpdatedAt: t0})
+		must(t, err)
+		pw, err = s.GetPassword(ctx(), p.ID, u.ID)
+		must(t, err)
+		equal(t, "RequiresReset after a new password", pw.RequiresReset, false)
+	}},
 	{"PasswordPolicySettingsAreStored", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
 		got, err := s.GetProject(ctx(), p.ID)

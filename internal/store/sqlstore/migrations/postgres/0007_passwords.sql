@@ -5,6 +5,9 @@ CREATE TABLE passwords (
     project_id TEXT    NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
     user_id    TEXT    NOT NULL,
     hash       TEXT    NOT NULL,
+    -- requires_reset: set when the user's unverified address is first
+    -- proved by a passwordless login (the password may be someone else's).
+    requires_reset BOOLEAN NOT NULL DEFAULT FALSE,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (project_id, id),
