@@ -2,7 +2,11 @@ package attack
 
 import (
 	"context"
+	"crypto/md5"
+	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/latch-auth/latch/internal/auth"
@@ -98,5 +102,54 @@ func TestALoginForAnUnknownAddressCostsWhatAKnownOneDoes(t *testing.T) {
 		if shapes["unknown address"] != shapes["wrong password"] || shapes["unknown address"] != shapes["user without a password"] {
 			t.Errorf("refusals differ:\nunknown: %s\nwrong:   %s\nno pw:   %s", shapes["unknown address"], shapes["wrong password"], shapes["user without a password"])
 		}
+	})
+}
+
+// TestPasswordGuessesAtOnceAllCountAndRehashesAtOnceAgree: guesses sent
+// together are each counted (the lock's count is one atomic update each),
+// so the user ends locked; and right logins of a migrated password sent
+// together all succeed while the hash is replaced once, by one of them.
+func TestPasswordGuessesAtOnceAllCountAndRehashesAtOnceAgree(t *testing.T) {
+	onBackends(t, func(t *testing.T, backend string) {
+		l := latchtest.Start(t, latchtest.Options{Backend: backend})
+		p := l.NewProject(t, "pw-race")
+		five := 5
+		if _, err := l.App.Service.UpdateProjectSettings(context.Background(), p.ID, auth.ProjectSettings{LockThreshold: &five}); err != nil {
+			t.Fatal(err)
+		}
+		victim := email("race")
+		ok(t, p, http.MethodPost, "/v1/passwords", map[string]any{"email": victim, "password": sprayRight})
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				r, err := exchange(p, http.MethodPost, "/v1/passwords/authenticate", map[string]any{"email": victim, "password": fmt.Sprintf("guess-%d-%s", i, sprayRight)})
+				attacksTried.Add(1)
+				if err != nil || r.Status == http.StatusOK || r.Status >= 500 {
+					t.Errorf("guess %d: %v %d %s", i, err, r.Status, r.Raw)
+				}
+			})
+		}
+		wg.Wait()
+		r := do(t, p, http.MethodPost, "/v1/passwords/authenticate", map[string]any{"email": victim, "password": sprayRight})
+		if r.ErrorType() != "user_lock_limit_reached" {
+			t.Fatalf("after 8 guesses at once with a threshold of 5: %d %s", r.Status, r.Raw)
+		}
+
+		migrated := email("race-mig")
+		m := ok(t, p, http.MethodPost, "/v1/passwords/migrate", map[string]any{"email": migrated, "hash_type": "md_5", "hash": fmt.Sprintf("%x", md5.Sum([]byte(sprayRight)))})
+		for range 6 {
+			wg.Go(func() {
+				r, err := exchange(p, http.MethodPost, "/v1/passwords/authenticate", map[string]any{"email": migrated, "password": sprayRight})
+				if err != nil || r.Status != http.StatusOK {
+					t.Errorf("a right login during the rehash: %v %d %s", err, r.Status, r.Raw)
+				}
+			})
+		}
+		wg.Wait()
+		pw, err := l.App.Store.GetPassword(context.Background(), p.ID, m.Str("user_id"))
+		if err != nil || !strings.HasPrefix(pw.Hash, "$argon2id$") {
+			t.Fatalf("after the logins: %v %.20s", err, pw.Hash)
+		}
+		ok(t, p, http.MethodPost, "/v1/passwords/authenticate", map[string]any{"email": migrated, "password": sprayRight})
 	})
 }
