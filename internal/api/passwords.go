@@ -95,7 +95,7 @@ func (s *Server) passwordStrengthCheck(w http.ResponseWriter, r *http.Request, p
 		writeError(w, r, err)
 		return
 	}
-	res, err := s.svc.StrengthCheck(p, req)
+	res, err := s.svc.StrengthCheck(r.Context(), p, req)
 	if err != nil {
 		writeError(w, r, err)
 		return

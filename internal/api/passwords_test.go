@@ -235,6 +235,12 @@ func TestStrengthCheckJudgesWeakAndStrongPasswordsAndBreaches(t *testing.T) {
 			if strong.Get("valid_password") != true || strong.Get("score") != float64(4) || strong.Get("breached_password") != false {
 				t.Fatalf("strong: %s", strong.Raw)
 			}
+			// Bounded: at most 256 bytes; zxcvbn scores the first 64 characters.
+			long := p.OK(t, http.MethodPost, "/v1/passwords/strength_check", map[string]any{"password": strings.Repeat("a", 64) + pwStrong + pwStrong2})
+			if long.Get("valid_password") != false {
+				t.Fatalf("a password whose first 64 characters are weak: %s", long.Raw)
+			}
+			p.Fail(t, http.MethodPost, "/v1/passwords/strength_check", map[string]any{"password": strings.Repeat("Ab1!", 65)}, http.StatusBadRequest, "bad_request")
 			br := p.OK(t, http.MethodPost, "/v1/passwords/strength_check", map[string]any{"password": breached})
 			if br.Get("valid_password") != false || br.Get("breached_password") != true {
 				t.Fatalf("breached: %s", br.Raw)

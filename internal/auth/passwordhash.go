@@ -68,15 +68,22 @@ func newPasswordHasher() *passwordHasher {
 // service has made (including the dummy ones for unknown addresses).
 func (s *Service) PasswordHashes() int64 { return s.passwords.hashes.Load() }
 
-// run runs one hash computation under the semaphore.
+// run runs one hash computation under the semaphore, and counts it.
 func (h *passwordHasher) run(ctx context.Context, f func()) error {
+	return h.bounded(ctx, func() {
+		h.hashes.Add(1)
+		f()
+	})
+}
+
+// bounded runs f (a hash, or zxcvbn's scoring) under the semaphore.
+func (h *passwordHasher) bounded(ctx context.Context, f func()) error {
 	select {
 	case h.sem <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("%w (waiting to hash a password: %v)", ErrServiceUnavailable.With("The server is busy hashing passwords. Try again shortly."), ctx.Err())
+		return fmt.Errorf("%w (waiting to check a password: %v)", ErrServiceUnavailable.With("The server is busy checking passwords. Try again shortly."), ctx.Err())
 	}
 	defer func() { <-h.sem }()
-	h.hashes.Add(1)
 	f()
 	return nil
 }

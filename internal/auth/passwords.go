@@ -72,7 +72,7 @@ func (s *Service) CreatePassword(ctx context.Context, p store.Project, r Passwor
 	if u.UntrustedMetadata, err = mergeMetadata(u.UntrustedMetadata, r.UntrustedMetadata, "untrusted_metadata"); err != nil {
 		return PasswordLogin{}, err
 	}
-	if err := s.checkNewPassword(p, r.Password, addr); err != nil {
+	if err := s.checkNewPassword(ctx, p, r.Password, addr); err != nil {
 		return PasswordLogin{}, err
 	}
 	if _, err := s.store.GetUserByEmail(ctx, p.ID, addr); err == nil {
@@ -374,7 +374,7 @@ func (s *Service) ResetPasswordByEmail(ctx context.Context, p store.Project, r E
 	if err := checkDuration(r.SessionDurationMinutes); err != nil {
 		return SessionResult{}, err
 	}
-	if err := s.checkNewPassword(p, r.Password, ""); err != nil {
+	if err := s.checkNewPassword(ctx, p, r.Password, ""); err != nil {
 		return SessionResult{}, err
 	}
 	hash, err := s.passwords.hash(ctx, r.Password)
@@ -453,7 +453,7 @@ func (s *Service) ResetExistingPassword(ctx context.Context, p store.Project, r 
 		return SessionResult{}, err
 	}
 	if addr, err := NormalizeEmail(r.Email); err == nil {
-		if err := s.checkNewPassword(p, r.NewPassword, addr); err != nil {
+		if err := s.checkNewPassword(ctx, p, r.NewPassword, addr); err != nil {
 			return SessionResult{}, err
 		}
 	}
@@ -515,7 +515,7 @@ func (s *Service) ResetPasswordBySession(ctx context.Context, p store.Project, r
 	if len(u.Emails) > 0 {
 		email = u.Emails[0].Address
 	}
-	if err := s.checkNewPassword(p, r.Password, email); err != nil {
+	if err := s.checkNewPassword(ctx, p, r.Password, email); err != nil {
 		return SessionResult{}, err
 	}
 	hash, err := s.passwords.hash(ctx, r.Password)
