@@ -50,7 +50,7 @@ func TestPasswordCreateThenAuthenticateStartsASession(t *testing.T) {
 	fndOnEveryBackend(t, func(t *testing.T, l *latchtest.Latch) {
 		p := l.NewProject(t, "pw")
 		email := fndEmail("pw")
-		c := pwCreate(t, p, email, pwStrong)
+		c := pwCreate(t, p, strings.ToUpper(email[:1])+email[1:], pwStrong)
 		if c.Str("user_id") == "" || c.Str("email_id") == "" || c.Str("session_token") == "" || c.Str("session_jwt") == "" {
 			t.Fatalf("create: %s", c.Raw)
 		}
@@ -62,8 +62,9 @@ func TestPasswordCreateThenAuthenticateStartsASession(t *testing.T) {
 			c.Str("session.authentication_factors.0.email_factor.email_address") != email {
 			t.Fatalf("factor: %s", c.Raw)
 		}
-		a := p.OK(t, http.MethodPost, "/v1/passwords/authenticate", map[string]any{"email": strings.ToUpper(email[:1]) + email[1:], "password": pwStrong, "session_duration_minutes": 30})
-		if a.Str("user_id") != c.Str("user_id") || a.Str("session_token") == "" || a.Str("user.password.password_id") != pwID {
+		a := p.OK(t, http.MethodPost, "/v1/passwords/authenticate", map[string]any{"email": strings.ToUpper(email), "password": pwStrong, "session_duration_minutes": 30})
+		if a.Str("user_id") != c.Str("user_id") || a.Str("session_token") == "" || a.Str("user.password.password_id") != pwID ||
+			a.Str("session.authentication_factors.0.email_factor.email_id") != c.Str("email_id") {
 			t.Fatalf("authenticate: %s", a.Raw)
 		}
 		p.Fail(t, http.MethodPost, "/v1/passwords", map[string]any{"email": email, "password": pwStrong2}, http.StatusBadRequest, "duplicate_email")
