@@ -16,14 +16,14 @@ var leafCommands = []struct {
 	// positional is true for the commands that take arguments (URLs).
 	positional bool
 }{
-	{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "max-connections", "metrics-addr"}, false},
+	{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "max-connections", "metrics-addr", "breached-passwords-dir"}, false},
 	{[]string{"migrate"}, []string{"database"}, false},
 	{[]string{"version"}, nil, false},
 	{[]string{"outbox"}, []string{"database", "master-key", "master-key-file", "to", "limit", "json"}, false},
 	{[]string{"project", "create"}, []string{"database", "master-key", "master-key-file", "name", "live", "redirect-url", "json"}, false},
 	{[]string{"project", "list"}, []string{"database", "json"}, false},
 	{[]string{"project", "delete"}, []string{"database", "project"}, false},
-	{[]string{"project", "settings"}, []string{"database", "master-key", "master-key-file", "project", "name", "lock-threshold", "lock-ttl", "recipient-sends-per-minute", "project-sends-per-minute"}, false},
+	{[]string{"project", "settings"}, []string{"database", "master-key", "master-key-file", "project", "name", "lock-threshold", "lock-ttl", "recipient-sends-per-minute", "project-sends-per-minute", "password-policy", "luds-min-length", "luds-complexity"}, false},
 	{[]string{"project", "rotate-secret"}, []string{"database", "master-key", "master-key-file", "project", "revoke-secret", "json"}, false},
 	{[]string{"project", "redirect-urls", "add"}, []string{"database", "project"}, true},
 	{[]string{"project", "redirect-urls", "list"}, []string{"database", "project"}, false},

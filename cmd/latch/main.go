@@ -185,6 +185,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	logFormat := c.fs.String("log-format", "text", "log format: text or json")
 	metricsAddr := c.fs.String("metrics-addr", "127.0.0.1:9090", "address of the Prometheus metrics listener (GET /metrics), apart from the API's; empty = no metrics")
 	maxConns := c.fs.Int("max-connections", 1024, "most API connections open at once; more wait in the kernel's backlog (0 = no cap)")
+	breached := c.fs.String("breached-passwords-dir", "", "directory of breached-password range files (Have I Been Pwned's k-anonymity format: one file per 5-hex-digit SHA-1 prefix, lines SUFFIX:COUNT); empty = no breach check")
 	if err := c.parse(args); err != nil {
 		return err
 	}
@@ -214,7 +215,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Database: *db, MasterKey: *mk, MasterKeyFile: *mkFile,
 		SMTPURL: *smtpURL, EmailFrom: *from,
 		TwilioURL: *twURL, TwilioAccountSID: *twSID, TwilioAuthToken: *twToken, TwilioFrom: *twFrom, TwilioWhatsAppFrom: *twWA,
-		Logger: logger, MaxConnections: *maxConns,
+		Logger: logger, MaxConnections: *maxConns, BreachedPasswordsDir: *breached,
 	})
 	if err != nil {
 		return err
@@ -728,6 +729,9 @@ func projectSettings(args []string, stdout io.Writer) error {
 	ttl := c.fs.Duration("lock-ttl", 0, "how long a lock lasts, 5m–168h (a new project has 1h)")
 	perRecipient := c.fs.Int("recipient-sends-per-minute", -1, "links and codes per minute to one address or number; 0 = the built-in 5")
 	perProject := c.fs.Int("project-sends-per-minute", -1, "links and codes per minute for the whole project; 0 = the built-in 100000")
+	policy := c.fs.String("password-policy", "", "password strength policy: zxcvbn (Stytch's default) or luds")
+	ludsLength := c.fs.Int("luds-min-length", 0, "LUDS policy: minimum password length, 8–32 (default 8)")
+	ludsComplexity := c.fs.Int("luds-complexity", 0, "LUDS policy: how many of lower case, upper case, digit, symbol a password needs, 1–4 (default 3)")
 	if err := c.parse(args); err != nil {
 		return err
 	}
@@ -749,6 +753,12 @@ func projectSettings(args []string, stdout io.Writer) error {
 			set.RecipientSendsPerMinute = perRecipient
 		case "project-sends-per-minute":
 			set.ProjectSendsPerMinute = perProject
+		case "password-policy":
+			set.PasswordPolicy = policy
+		case "luds-min-length":
+			set.LUDSMinLength = ludsLength
+		case "luds-complexity":
+			set.LUDSComplexity = ludsComplexity
 		}
 	})
 	p, err := a.Service.UpdateProjectSettings(context.Background(), *id, set)
@@ -758,5 +768,6 @@ func projectSettings(args []string, stdout io.Writer) error {
 	return json.NewEncoder(stdout).Encode(map[string]any{
 		"project_id": p.ID, "name": p.Name, "lock_threshold": p.LockThreshold, "lock_ttl": p.LockTTL.String(),
 		"recipient_sends_per_minute": p.RecipientSendsPerMinute, "project_sends_per_minute": p.ProjectSendsPerMinute,
+		"password_policy": auth.PasswordPolicyOf(p), "luds_min_length": auth.LUDSMinLengthOf(p), "luds_complexity": auth.LUDSComplexityOf(p),
 	})
 }

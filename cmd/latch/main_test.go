@@ -728,7 +728,7 @@ func TestHelpExplainsEveryFlagAndItsEnvironmentVariable(t *testing.T) {
 		args  []string
 		flags []string
 	}{
-		{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "metrics-addr", "max-connections"}},
+		{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "metrics-addr", "max-connections", "breached-passwords-dir"}},
 		{[]string{"project", "create"}, []string{"database", "master-key", "master-key-file", "name", "live", "redirect-url", "json"}},
 		{[]string{"project", "list"}, []string{"database", "json"}},
 		{[]string{"project", "rotate-secret"}, []string{"database", "master-key", "master-key-file", "project", "revoke-secret", "json"}},
@@ -985,4 +985,27 @@ func TestARestartOnSQLiteSendsAtOnceWhatTheKilledProcessHadClaimed(t *testing.T)
 	s2 := startServer(t, dir, nil, "", "--database", db, "--smtp", "smtp://"+mail.Addr, "--email-from", "x@example.com")
 	mail.WaitFor(t, addr, 1) // within 10 s: well inside the lease
 	s2.stop(t)
+}
+
+func TestProjectSettingsSetTheLUDSPasswordPolicy(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, nil, "")
+	id, secret := s.firstProject(t)
+	r := mustLatch(t, dir, nil, "project", "settings", "--project", id, "--password-policy", "luds", "--luds-min-length", "12", "--luds-complexity", "4")
+	var got map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("settings output %q: %v", r.stdout, err)
+	}
+	if got["password_policy"] != "luds" || got["luds_min_length"] != float64(12) || got["luds_complexity"] != float64(4) {
+		t.Fatalf("settings: %v", got)
+	}
+	rep := call(t, "POST", s.url("/v1/passwords/strength_check"), id, secret, `{"password":"abcDEF123"}`)
+	if rep.status != 200 || rep.body["strength_policy"] != "luds" || rep.body["valid_password"] != false {
+		t.Fatalf("strength_check under LUDS 12/4: %d %s", rep.status, rep.raw)
+	}
+	for _, bad := range [][]string{{"--password-policy", "nist"}, {"--luds-min-length", "7"}, {"--luds-complexity", "5"}} {
+		if r := latch(t, dir, nil, append([]string{"project", "settings", "--project", id}, bad...)...); r.code == 0 {
+			t.Fatalf("%v was accepted", bad)
+		}
+	}
 }

@@ -211,3 +211,26 @@ export const TOTPsRecoveryCodesResponse = {
   ...envelope, user_id: 'string', totps: arrayOf({ totp_id: 'string', verified: 'boolean', recovery_codes: arrayOf('string') }),
 };
 export const UsersDeleteTOTPResponse = { ...envelope, user_id: 'string', user: User };
+// ---- types/lib/b2c/passwords*.d.ts ----
+
+const passwordLogin = {
+  ...envelope, user_id: 'string', session_token: 'string', session_jwt: 'string', user: User,
+  session: optional(Session), user_device: optional('record'),
+};
+export const PasswordsCreateResponse = { ...passwordLogin, email_id: 'string' };
+export const PasswordsAuthenticateResponse = passwordLogin;
+export const PasswordsEmailResetResponse = passwordLogin;
+export const PasswordsExistingPasswordResetResponse = passwordLogin;
+export const PasswordsSessionResetResponse = passwordLogin;
+export const PasswordsEmailResetStartResponse = { ...envelope, user_id: 'string', email_id: 'string' };
+export const PasswordsMigrateResponse = { ...envelope, user_id: 'string', email_id: 'string', user_created: 'boolean', user: User };
+const LUDSRequirements = {
+  has_lower_case: 'boolean', has_upper_case: 'boolean', has_digit: 'boolean', has_symbol: 'boolean',
+  missing_complexity: 'integer', missing_characters: 'integer',
+};
+export const PasswordsStrengthCheckResponse = {
+  ...envelope, valid_password: 'boolean', score: 'integer', breached_password: 'boolean', strength_policy: 'string',
+  breach_detection_on_create: 'boolean',
+  feedback: optional({ warning: 'string', suggestions: arrayOf('string'), luds_requirements: optional(LUDSRequirements) }),
+};
+export const UsersDeletePasswordResponse = { ...envelope, user_id: 'string', user: User };

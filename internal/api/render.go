@@ -43,7 +43,7 @@ type userJSON struct {
 	Roles                  []string        `json:"roles"`
 	Name                   nameJSON        `json:"name"`
 	CreatedAt              string          `json:"created_at"`
-	Password               *struct{}       `json:"password"`
+	Password               *passwordJSON   `json:"password"`
 	TrustedMetadata        json.RawMessage `json:"trusted_metadata"`
 	UntrustedMetadata      json.RawMessage `json:"untrusted_metadata"`
 	ExternalID             *string         `json:"external_id"`
@@ -79,6 +79,7 @@ func renderUser(u store.User) userJSON {
 		CreatedAt:       ts(u.CreatedAt),
 		TrustedMetadata: rawOr(u.TrustedMetadata, "{}"), UntrustedMetadata: rawOr(u.UntrustedMetadata, "{}"),
 		LockCreatedAt: tsPtr(u.LockCreatedAt), LockExpiresAt: tsPtr(u.LockExpiresAt),
+		Password: renderPassword(u),
 	}
 	if out.Roles == nil {
 		out.Roles = []string{}

@@ -110,6 +110,7 @@ func (s *Server) routes() {
 	s.handle("POST /v1/totps/recovery_codes", s.authed(s.totpRecoveryCodes))
 	s.handle("POST /v1/totps/recover", s.authed(s.recoverTOTP))
 	s.handle("DELETE /v1/users/totps/{totp_id}", s.authed(s.deleteTOTP))
+	s.passwordRoutes()
 
 	s.handle("GET /v1/sessions", s.authed(s.listSessions))
 	s.handle("POST /v1/sessions/authenticate", s.authed(s.authenticateSession))

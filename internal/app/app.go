@@ -56,6 +56,9 @@ type Config struct {
 	// cap); past it, new connections wait in the kernel's backlog.
 	MaxConnections int
 	SearchTimeout  time.Duration // bounds one users/search; default auth.DefaultSearchTimeout
+	// BreachedPasswordsDir holds breached-password range files; "" = no
+	// breach check.
+	BreachedPasswordsDir string
 }
 
 // App is a running Latch.
@@ -129,7 +132,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		}
 	}
 	a.Service = auth.New(auth.Config{Store: db, Keys: a.Keys, Ring: ring, Now: cfg.Now, Notify: a.Sender.Notify, Logger: cfg.Logger, SearchTimeout: cfg.SearchTimeout,
-		Deliverable: a.Sender.Configured})
+		Deliverable: a.Sender.Configured, BreachedPasswordsDir: cfg.BreachedPasswordsDir})
 	a.Handler = api.New(a.Service, cfg.Logger)
 	delivered := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "latch_outbox_deliveries_total", Help: "Outbox delivery attempts by channel and result.",

@@ -15,7 +15,7 @@ import (
 var secretKeys = map[string]bool{
 	"token": true, "session_token": true, "session_jwt": true, "jwt": true,
 	"code": true, "otp": true, "link": true, "url": true, "magic_link_url": true,
-	"secret": true, "password": true, "authorization": true,
+	"secret": true, "password": true, "existing_password": true, "new_password": true, "authorization": true,
 	"text": true, "html": true, "body": true, "payload": true,
 }
 

@@ -146,6 +146,16 @@ func Test08AtRest(t *testing.T) {
 			inv := email("invitee")
 			ok(t, p, http.MethodPost, "/v1/magic_links/email/invite", map[string]any{"email": inv})
 			add("invite token", latchtest.LinkToken(t, l.Mail.WaitFor(t, inv, 1)))
+			// A password set, used, reset by email link.
+			pwAddr, pw, pw2 := email("pw-rest"), fmt.Sprintf("At-rest-password-%d-horse!", i), fmt.Sprintf("Second-rest-password-%d-zebra?", i)
+			add("password", pw)
+			add("password", pw2)
+			ok(t, p, http.MethodPost, "/v1/passwords", map[string]any{"email": pwAddr, "password": pw, "session_duration_minutes": 60})
+			ok(t, p, http.MethodPost, "/v1/passwords/authenticate", map[string]any{"email": pwAddr, "password": pw})
+			ok(t, p, http.MethodPost, "/v1/passwords/email/reset/start", map[string]any{"email": pwAddr})
+			reset := latchtest.LinkToken(t, l.Mail.WaitFor(t, pwAddr, 1))
+			add("password reset token", reset)
+			ok(t, p, http.MethodPost, "/v1/passwords/email/reset", map[string]any{"token": reset, "password": pw2})
 		}
 		if _, err := l.App.Keys.Rotate(ctx, p.ID, false, 0); err != nil {
 			t.Fatal(err)

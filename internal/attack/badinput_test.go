@@ -100,6 +100,8 @@ func Test07BadInput(t *testing.T) {
 		me := newLogin(t, p)
 		u := user(t, p, map[string]any{"email": email("bad"), "phone_number": phone(t)})
 		uid, eid, pid := u.Str("user_id"), u.Str("email_id"), u.Str("phone_id")
+		pwUser := email("bad-pw")
+		ok(t, p, http.MethodPost, "/v1/passwords", map[string]any{"email": pwUser, "password": sprayRight})
 		invitee := email("invitee")
 		ok(t, p, http.MethodPost, "/v1/magic_links/email/invite", map[string]any{"email": invitee})
 
@@ -128,6 +130,12 @@ func Test07BadInput(t *testing.T) {
 				return map[string]any{"session_id": "session-test-00000000-0000-0000-0000-000000000000"}
 			}, reflect.TypeFor[auth.RevokeRequest]()},
 			{http.MethodDelete, "/v1/users/emails/" + eid, func() map[string]any { return map[string]any{} }, nil},
+			{http.MethodPost, "/v1/passwords/strength_check", func() map[string]any { return map[string]any{"password": sprayRight} }, reflect.TypeFor[auth.StrengthCheckRequest]()},
+			{http.MethodPost, "/v1/passwords/migrate", func() map[string]any {
+				return map[string]any{"email": email("bad"), "hash_type": "md_5", "hash": "0123456789abcdef0123456789abcdef"}
+			}, reflect.TypeFor[auth.PasswordMigrateRequest]()},
+			{http.MethodPost, "/v1/passwords/authenticate", func() map[string]any { return map[string]any{"email": pwUser, "password": sprayRight} }, reflect.TypeFor[auth.PasswordAuthenticateRequest]()},
+			{http.MethodDelete, "/v1/users/passwords/password-test-00000000-0000-0000-0000-000000000000", func() map[string]any { return map[string]any{} }, nil},
 		}
 		deep := func(n int, open, close string) string { return strings.Repeat(open, n) + strings.Repeat(close, n) }
 		wrongTypes := []string{`1`, `-1`, `1.5`, `1e400`, `18446744073709551616`, `true`, `[]`, `{}`, `"x"`, `null`,

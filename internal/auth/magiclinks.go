@@ -448,6 +448,9 @@ func (s *Service) AuthenticateMagicLink(ctx context.Context, p store.Project, r 
 		case err != nil:
 			return err
 		}
+		if ml.Kind == store.MagicLinkResetPassword {
+			return ErrMagicLinkNotFound // a reset link logs nobody in (the redemption rolls back)
+		}
 		if err := checkPKCE(ml.CodeChallenge, r.CodeVerifier); err != nil {
 			return err
 		}
@@ -472,6 +475,9 @@ func (s *Service) AuthenticateMagicLink(ctx context.Context, p store.Project, r 
 				if errors.Is(err, store.ErrNotFound) {
 					return ErrUnableToAuthMagicLink // the address was deleted since
 				}
+				return err
+			}
+			if err := passwordlessProved(ctx, tx, u, e); err != nil {
 				return err
 			}
 			if err := verifyMethod(ctx, tx, p, store.ChannelEmail, e.ID, e.PendingUntil, now, ErrUnableToAuthMagicLink); err != nil {

@@ -441,6 +441,9 @@ func (s *Service) AuthenticateOTP(ctx context.Context, p store.Project, r Authen
 			if err != nil {
 				return notFoundAs(err, ErrUnableToAuthOTP)
 			}
+			if err := passwordlessProved(ctx, tx, u, e); err != nil {
+				return err
+			}
 			if err := verifyMethod(ctx, tx, p, o.Channel, e.ID, e.PendingUntil, now, ErrUnableToAuthOTP); err != nil {
 				return err
 			}

@@ -204,6 +204,9 @@ type ProjectSettings struct {
 	LockTTL                 *time.Duration // how long a lock lasts: 5 min–7 days
 	RecipientSendsPerMinute *int           // 0 = default (5)
 	ProjectSendsPerMinute   *int           // 0 = default (100,000)
+	PasswordPolicy          *string        // "zxcvbn" or "luds"
+	LUDSMinLength           *int           // 8–32
+	LUDSComplexity          *int           // 1–4
 }
 
 // UpdateProjectSettings validates and writes settings. Nodes use them
@@ -239,6 +242,9 @@ func (s *Service) UpdateProjectSettings(ctx context.Context, id string, set Proj
 			return store.Project{}, errors.New("sends per minute cannot be negative")
 		}
 		p.ProjectSendsPerMinute = *v
+	}
+	if err := applyPasswordSettings(&p, set); err != nil {
+		return store.Project{}, err
 	}
 	if err := s.store.UpdateProjectSettings(ctx, p); err != nil {
 		return store.Project{}, err

@@ -73,13 +73,16 @@ func (s *Service) checkRedirects(ctx context.Context, st store.Store, p store.Pr
 }
 
 // magicLinkURL appends stytch_token_type and token to the redirect URL.
-func magicLinkURL(redirect, token string) string {
+func magicLinkURL(redirect, token string) string { return tokenURL(redirect, "magic_links", token) }
+
+// tokenURL appends stytch_token_type=tokenType and token to the redirect URL.
+func tokenURL(redirect, tokenType, token string) string {
 	u, err := url.Parse(redirect)
 	if err != nil {
 		return redirect
 	}
 	q := u.Query()
-	q.Set("stytch_token_type", "magic_links")
+	q.Set("stytch_token_type", tokenType)
 	q.Set("token", token)
 	u.RawQuery = q.Encode()
 	return u.String()

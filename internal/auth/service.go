@@ -31,6 +31,10 @@ type Service struct {
 	searches      searchGate
 	searchTimeout time.Duration
 	deliverable   func(channel string) bool
+	// passwords hashes and checks passwords (bounded, counted).
+	passwords *passwordHasher
+	// breached is the breached-password range files' directory, "" = none.
+	breached string
 }
 
 // Config wires a Service.
@@ -47,6 +51,9 @@ type Config struct {
 	// transport; nil = every channel has. Without one, live projects are
 	// refused sends on that channel (test projects use the dev outbox).
 	Deliverable func(channel string) bool
+	// BreachedPasswordsDir holds range files of breached passwords' SHA-1
+	// (Have I Been Pwned's k-anonymity format); "" = no breach check.
+	BreachedPasswordsDir string
 }
 
 // New returns a Service.
@@ -62,6 +69,8 @@ func New(c Config) *Service {
 		s.log = slog.Default()
 	}
 	s.deliverable = c.Deliverable
+	s.passwords = newPasswordHasher()
+	s.breached = c.BreachedPasswordsDir
 	s.searchTimeout = c.SearchTimeout
 	if s.searchTimeout <= 0 {
 		s.searchTimeout = DefaultSearchTimeout

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -76,6 +77,8 @@ type Options struct {
 	SearchTimeout time.Duration
 	// MaxConnections caps the API listener's connections (0 = no cap).
 	MaxConnections int
+	// BreachedPasswordsDir is app.Config.BreachedPasswordsDir.
+	BreachedPasswordsDir string
 }
 
 // Latch is one running node.
@@ -111,7 +114,8 @@ func Start(t testing.TB, o Options) *Latch {
 	l := &Latch{Clock: o.Clock, Database: o.Database, MasterKey: o.MasterKey, Logs: &LockedBuffer{}}
 	cfg := app.Config{
 		Database: o.Database, MasterKey: o.MasterKey, Now: o.Clock.Now, SearchTimeout: o.SearchTimeout, MaxConnections: o.MaxConnections,
-		Logger: slog.New(slog.NewTextHandler(l.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		BreachedPasswordsDir: o.BreachedPasswordsDir,
+		Logger:               slog.New(slog.NewTextHandler(l.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if !o.NoDelivery {
 		if o.Mail == nil {
@@ -198,10 +202,19 @@ func (r Response) Str(path string) string {
 	return v
 }
 
-// Get reads a field by dotted path.
+// Get reads a field by dotted path; a number indexes an array
+// ("session.authentication_factors.0.type").
 func (r Response) Get(path string) any {
 	var cur any = r.Body
 	for _, part := range strings.Split(path, ".") {
+		if a, ok := cur.([]any); ok {
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 || i >= len(a) {
+				return nil
+			}
+			cur = a[i]
+			continue
+		}
 		m, ok := cur.(map[string]any)
 		if !ok {
 			return nil

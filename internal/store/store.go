@@ -45,6 +45,32 @@ type Project struct {
 	// project, per minute; 0 = Latch's defaults.
 	RecipientSendsPerMinute int
 	ProjectSendsPerMinute   int
+	// PasswordPolicy is "zxcvbn" (Stytch's default) or "luds", with the
+	// LUDS minimum length and complexity (character classes of four).
+	PasswordPolicy string
+	LUDSMinLength  int
+	LUDSComplexity int
+}
+
+// Password policies.
+const (
+	PolicyZxcvbn = "zxcvbn"
+	PolicyLUDS   = "luds"
+)
+
+// Password is a user's password, stored as a self-describing hash
+// (auth's encoding; never the password itself). A user has at most one.
+type Password struct {
+	ID        string
+	ProjectID string
+	UserID    string
+	Hash      string
+	// RequiresReset is set when a passwordless login first proves the
+	// user's address: the password may have been set by someone else
+	// (account pre-hijacking), so it logs nobody in until it is reset.
+	RequiresReset bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // A user's status (Stytch's user object: "active" or "pending", a user
@@ -93,6 +119,10 @@ type User struct {
 	FailedAuths   int
 	LockCreatedAt *time.Time
 	LockExpiresAt *time.Time
+	// PasswordID is the id of the user's password, "" when it has none.
+	PasswordID string
+	// PasswordRequiresReset is the password's RequiresReset.
+	PasswordRequiresReset bool
 
 	Emails []Email // ordered by creation
 	Phones []Phone // ordered by creation
@@ -136,6 +166,9 @@ const (
 	MagicLinkSignup   = "signup"
 	MagicLinkInvite   = "invite"
 	MagicLinkEmbedded = "embedded"
+	// MagicLinkResetPassword is a password-reset link: it is redeemed only
+	// by passwords/email/reset, never by magic_links/authenticate.
+	MagicLinkResetPassword = "reset_password"
 )
 
 // MagicLink is an emailed (or embeddable) single-use token, stored by hash.
@@ -393,6 +426,19 @@ type Store interface {
 	RecordAuthFailure(ctx context.Context, projectID, userID string, now time.Time, threshold int, ttl time.Duration) (lockedUntil *time.Time, err error)
 	// ResetAuthFailures clears the failure count and any lock that has ended.
 	ResetAuthFailures(ctx context.Context, projectID, userID string) error
+
+	// Passwords. SetPassword stores the user's password, replacing the
+	// hash of one it has (keeping its id); ErrNotFound if the user is
+	// missing. ReplacePasswordHash swaps the hash only if it is still
+	// oldHash (a rehash racing a reset loses). DeletePassword returns the
+	// owner's id.
+	SetPassword(ctx context.Context, pw Password) (Password, error)
+	GetPassword(ctx context.Context, projectID, userID string) (Password, error)
+	ReplacePasswordHash(ctx context.Context, projectID, passwordID, oldHash, newHash string, now time.Time) error
+	DeletePassword(ctx context.Context, projectID, passwordID string) (userID string, err error)
+	// RequirePasswordReset sets RequiresReset on the user's password, if
+	// it has one.
+	RequirePasswordReset(ctx context.Context, projectID, userID string) error
 
 	// Magic links.
 	CreateMagicLink(ctx context.Context, m MagicLink) error

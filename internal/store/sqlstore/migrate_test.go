@@ -38,7 +38,12 @@ func TestMigration4KeepsEveryMethodAndFreesPendingAddresses(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			must(db.CreateProject(ctx, p))
+			// The project row as schema version 3 has it (CreateProject
+			// writes the columns of later migrations).
+			_, err = db.exec(ctx, `INSERT INTO projects (id, name, live, created_at, lock_threshold, lock_ttl_ms,
+				recipient_sends_per_minute, project_sends_per_minute) VALUES (?, ?, ?, ?, ?, ?, 0, 0)`,
+				p.ID, p.Name, p.Live, ms(p.CreatedAt), p.LockThreshold, p.LockTTL.Milliseconds())
+			must(err)
 			pending := now.Add(5 * time.Minute)
 			owner := store.User{ID: "user-test-00000000-0000-4000-8000-000000000001", ProjectID: p.ID, Status: "active", CreatedAt: now,
 				Emails: []store.Email{{ID: "email-test-1", Address: "Owner@example.com", Verified: true, CreatedAt: now}},

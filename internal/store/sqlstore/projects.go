@@ -7,12 +7,14 @@ import (
 	"github.com/latch-auth/latch/internal/store"
 )
 
-const projectColumns = `id, name, live, created_at, lock_threshold, lock_ttl_ms, recipient_sends_per_minute, project_sends_per_minute`
+const projectColumns = `id, name, live, created_at, lock_threshold, lock_ttl_ms, recipient_sends_per_minute, project_sends_per_minute,
+	password_policy, luds_min_length, luds_complexity`
 
 func scanProject(s rowScanner) (store.Project, error) {
 	var p store.Project
 	var created, ttl int64
-	if err := s.Scan(&p.ID, &p.Name, &p.Live, &created, &p.LockThreshold, &ttl, &p.RecipientSendsPerMinute, &p.ProjectSendsPerMinute); err != nil {
+	if err := s.Scan(&p.ID, &p.Name, &p.Live, &created, &p.LockThreshold, &ttl, &p.RecipientSendsPerMinute, &p.ProjectSendsPerMinute,
+		&p.PasswordPolicy, &p.LUDSMinLength, &p.LUDSComplexity); err != nil {
 		return store.Project{}, err
 	}
 	p.CreatedAt = fromMS(created)
@@ -22,15 +24,26 @@ func scanProject(s rowScanner) (store.Project, error) {
 
 // CreateProject inserts p; ErrAlreadyExists if the id is taken.
 func (db *DB) CreateProject(ctx context.Context, p store.Project) error {
-	return db.insert(ctx, `INSERT INTO projects (`+projectColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.Name, p.Live, ms(p.CreatedAt), p.LockThreshold, p.LockTTL.Milliseconds(), p.RecipientSendsPerMinute, p.ProjectSendsPerMinute)
+	return db.insert(ctx, `INSERT INTO projects (`+projectColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.Name, p.Live, ms(p.CreatedAt), p.LockThreshold, p.LockTTL.Milliseconds(), p.RecipientSendsPerMinute, p.ProjectSendsPerMinute,
+		passwordPolicy(p.PasswordPolicy), p.LUDSMinLength, p.LUDSComplexity)
 }
 
 // UpdateProjectSettings writes p's name, lock settings and send limits.
 func (db *DB) UpdateProjectSettings(ctx context.Context, p store.Project) error {
 	return db.execOne(ctx, `UPDATE projects SET name = ?, lock_threshold = ?, lock_ttl_ms = ?,
-		recipient_sends_per_minute = ?, project_sends_per_minute = ? WHERE id = ?`,
-		p.Name, p.LockThreshold, p.LockTTL.Milliseconds(), p.RecipientSendsPerMinute, p.ProjectSendsPerMinute, p.ID)
+		recipient_sends_per_minute = ?, project_sends_per_minute = ?,
+		password_policy = ?, luds_min_length = ?, luds_complexity = ? WHERE id = ?`,
+		p.Name, p.LockThreshold, p.LockTTL.Milliseconds(), p.RecipientSendsPerMinute, p.ProjectSendsPerMinute,
+		passwordPolicy(p.PasswordPolicy), p.LUDSMinLength, p.LUDSComplexity, p.ID)
+}
+
+// passwordPolicy stores "" as the default policy, zxcvbn.
+func passwordPolicy(v string) string {
+	if v == "" {
+		return store.PolicyZxcvbn
+	}
+	return v
 }
 
 // GetProject returns the project with id.

@@ -200,7 +200,13 @@ func filterCondition(projectID string, f store.UserFilter) (string, []any, error
 	case store.FilterOauthProvider, store.FilterWebauthnRegistrationId, store.FilterCryptoWalletId, store.FilterCryptoWalletAddress:
 		// Features Latch does not have: nobody has one.
 		return matchNothing, nil, nil
-	case store.FilterWebauthnRegistrationVerified, store.FilterCryptoWalletVerified, store.FilterPasswordExists:
+	case store.FilterPasswordExists:
+		c, a := owns("passwords", "pw", `1 = 1`, nil)
+		if !f.Bool {
+			c = `NOT ` + c
+		}
+		return c, a, nil
+	case store.FilterWebauthnRegistrationVerified, store.FilterCryptoWalletVerified:
 		if f.Bool {
 			return matchNothing, nil, nil
 		}

@@ -14,7 +14,9 @@ import (
 )
 
 const userColumns = `u.id, u.project_id, u.external_id, u.status, u.first_name, u.middle_name, u.last_name,
-	u.trusted_metadata, u.untrusted_metadata, u.roles, u.created_at, u.failed_auths, u.lock_created_at, u.lock_expires_at`
+	u.trusted_metadata, u.untrusted_metadata, u.roles, u.created_at, u.failed_auths, u.lock_created_at, u.lock_expires_at,
+	(SELECT pw.id FROM passwords pw WHERE pw.project_id = u.project_id AND pw.user_id = u.id),
+	(SELECT pw.requires_reset FROM passwords pw WHERE pw.project_id = u.project_id AND pw.user_id = u.id)`
 
 func scanUser(s rowScanner) (store.User, error) {
 	var u store.User
@@ -32,10 +34,13 @@ func userTarget(u *store.User) ([]any, func() error) {
 	var trusted, untrusted, roles string
 	var created int64
 	var lockCreated, lockExpires sql.NullInt64
+	var passwordID sql.NullString
+	var passwordReset sql.NullBool
 	dest := []any{&u.ID, &u.ProjectID, &ext, &u.Status, &u.FirstName, &u.MiddleName, &u.LastName,
-		&trusted, &untrusted, &roles, &created, &u.FailedAuths, &lockCreated, &lockExpires}
+		&trusted, &untrusted, &roles, &created, &u.FailedAuths, &lockCreated, &lockExpires, &passwordID, &passwordReset}
 	return dest, func() error {
 		u.ExternalID = ext.String
+		u.PasswordID, u.PasswordRequiresReset = passwordID.String, passwordReset.Bool
 		u.TrustedMetadata = rawObject(trusted)
 		u.UntrustedMetadata = rawObject(untrusted)
 		var err error
