@@ -233,13 +233,30 @@ func decodeErr(err error) error {
 		if te.GoType != nil {
 			kind = jsonKind(te.GoType.Kind().String())
 		}
-		got := te.JSONKind.String()
-		if len(te.JSONValue) > 0 {
-			got = string(te.JSONValue)
-		}
-		return auth.ErrBadRequest.With("%.200s must be %s, not %.40s.", field, kind, got)
+		// The kind of the value, never the value: it may be a password or
+		// a code sent in the wrong type.
+		return auth.ErrBadRequest.With("%.200s must be %s, not %s.", field, kind, jsonKindName(te.JSONKind))
 	}
 	return auth.ErrBadRequest.With("Malformed JSON: %s.", err.Error())
+}
+
+// jsonKindName names a JSON value's kind as a message says it.
+func jsonKindName(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	return "a value of another type"
 }
 
 func jsonKind(goKind string) string {

@@ -275,11 +275,20 @@ func TestAFieldOfTheWrongTypeIsA400NamingTheField(t *testing.T) {
 			{"POST", "/v1/users/search", `{"cursor": 3}`, "cursor"},
 			{"POST", "/v1/users/search", `{"limit": 1.5}`, "limit"},
 			{"POST", "/v1/users/search", `{"query": []}`, "query"},
+			{"POST", "/v1/passwords", `{"email": "a@example.com", "password": 918273645546372819}`, "password"},
+			{"POST", "/v1/passwords/authenticate", `{"email": "a@example.com", "password": true}`, "password"},
+			{"POST", "/v1/otps/authenticate", `{"method_id": "x", "code": 482913}`, "code"},
 		}
 		for _, c := range cases {
 			r := p.Do(t, c.method, c.path, c.body)
 			fndCheckError(t, r, 400, "bad_request")
 			fndMessageNames(t, r, c.field)
+			// The kind, never the value: it may be a password or a code.
+			for _, v := range []string{"918273645546372819", "482913", "true", "14155552671"} {
+				if strings.Contains(r.Str("error_message"), v) {
+					t.Fatalf("the message repeats the value %s: %s", v, r.Raw)
+				}
+			}
 		}
 		g := p.OK(t, http.MethodGet, "/v1/users/"+id, nil)
 		if g.Get("external_id") != nil || len(g.Get("roles").([]any)) != 0 {
