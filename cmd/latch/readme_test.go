@@ -28,7 +28,9 @@ import (
 //     project-test-…, secret-test-…);
 //   - "key":"…" (any text after the …, as in "token":"…=") is the newest
 //     value of that JSON field in an output; `latch outbox` supplies
-//     "token" (from the link, URL-decoded) and "code" (six digits).
+//     "token" (from the link, URL-decoded) and "code" (six digits);
+//   - "…secret…" is the newest "secret" field (a TOTP's), and `oathtool`
+//     (the authenticator app) supplies "totp_code".
 //
 // localhost:8080 becomes the test server's address. A trailing
 // `# 404 user_not_found` says the status and error_type the call answers;
@@ -164,6 +166,7 @@ func TestTheREADMEWalkThroughRunsAsWritten(t *testing.T) {
 			}
 			return `"` + key + `":"` + fields[key] + `"`
 		})
+		cmd = strings.ReplaceAll(cmd, "…secret…", fields["secret"])
 		if strings.Contains(cmd, "…") || len(missing) > 0 {
 			t.Fatalf("%s: no earlier step printed a value for %v in\n%s", where, missing, st.command)
 		}
@@ -189,6 +192,12 @@ func TestTheREADMEWalkThroughRunsAsWritten(t *testing.T) {
 			t.Fatalf("%s: %s\n→ %v, stdout %q, stderr %q", where, cmd, err, out, stderr.String())
 		}
 		harvestIDs(out)
+		if strings.HasPrefix(cmd, "oathtool") {
+			if fields["totp_code"] = sixDigits.FindString(out); fields["totp_code"] == "" {
+				t.Fatalf("%s: %s\n→ no code: %q", where, cmd, out)
+			}
+			continue
+		}
 		if strings.HasPrefix(cmd, "latch outbox") {
 			if m := linkToken.FindStringSubmatch(out); m != nil {
 				tok, err := url.QueryUnescape(m[1])
