@@ -343,3 +343,35 @@ func TestUsersAreFoundByTheirTOTP(t *testing.T) {
 		}
 	})
 }
+
+// The README's other pair of factors: a password starts the session and an
+// authenticator app joins it, named by session_jwt this time: one
+// session_id, the password and TOTP factors in the session and its JWT.
+func TestAPasswordSessionGainsAnAuthenticatorAppAsItsSecondFactor(t *testing.T) {
+	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
+		p := l.NewProject(t, "Password and app")
+		const addr, pw = "grace@example.com", "correct horse battery staple"
+		p.OK(t, http.MethodPost, "/v1/passwords", map[string]any{"email": addr, "password": pw})
+		first := p.OK(t, http.MethodPost, "/v1/passwords/authenticate", map[string]any{"email": addr, "password": pw, "session_duration_minutes": 60})
+		user, sid := first.Str("user_id"), first.Str("session.session_id")
+		if got := sessFactors(first, "session"); len(got) != 1 || got[0] != "password/knowledge" {
+			t.Fatalf("authentication_factors %v, want [password/knowledge]", got)
+		}
+		_, key := totpCreate(t, p, user)
+		second := p.OK(t, http.MethodPost, "/v1/totps/authenticate", map[string]any{
+			"user_id": user, "totp_code": totpCodeAt(key, l.Clock.Now(), 0), "session_jwt": first.Str("session_jwt")})
+		if second.Str("session.session_id") != sid {
+			t.Fatalf("want the same session %s: %s", sid, second.Raw)
+		}
+		want := []string{"password/knowledge", "totp/authenticator_app"}
+		if got := sessFactors(second, "session"); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("authentication_factors %v, want %v", got, want)
+		}
+		if got := jwtFactors(t, second.Str("session_jwt")); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("JWT factors %v, want %v", got, want)
+		}
+		if got := sessIDs(t, p, user); len(got) != 1 {
+			t.Fatalf("the TOTP made a new session: %v", got)
+		}
+	})
+}
