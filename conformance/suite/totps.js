@@ -82,6 +82,21 @@ export default function totps(ctx) {
       assert.deepEqual(left.totps[0].recovery_codes, made.recovery_codes.slice(1));
     });
 
+    it('a password session gains an authenticator app: one session, both factors, and authenticateJwtLocal agrees', async () => {
+      const addr = email('pwtotp');
+      const password = 'correct horse battery staple ' + addr;
+      await ctx.client.passwords.create({ email: addr, password });
+      const login = await ctx.client.passwords.authenticate({ email: addr, password, session_duration_minutes: 60 });
+      assert.deepEqual(factors(login.session), ['password/knowledge']);
+      const made = await ctx.client.totps.create({ user_id: login.user_id });
+      const res = ok(await ctx.client.totps.authenticate({ user_id: login.user_id, totp_code: totp(made.secret), session_jwt: login.session_jwt }), T.TOTPsAuthenticateResponse, 'totps.authenticate (password session)');
+      assert.equal(res.session.session_id, login.session.session_id);
+      assert.deepEqual(factors(res.session), ['password/knowledge', 'totp/authenticator_app']);
+      const local = await ctx.client.sessions.authenticateJwtLocal({ session_jwt: res.session_jwt });
+      assert.equal(local.session_id, login.session.session_id);
+      assert.deepEqual(factors(local), ['password/knowledge', 'totp/authenticator_app']);
+    });
+
     it('a recovery code alone starts a session; a wrong code is refused; deleteTOTP removes it', async () => {
       const user = await ctx.client.users.create({ email: email('totp') });
       const made = await ctx.client.totps.create({ user_id: user.user_id });
