@@ -68,6 +68,9 @@ func TestSDKMagicLinkLoginRefreshAndLogout(t *testing.T) {
 		addr := sdkEmail("sdk-login")
 		c, login := sdkLogin(t, l, c, addr)
 
+		if login.DataStr("session.attributes.ip_address") != "127.0.0.1" || login.DataStr("session.attributes.user_agent") != "Go-http-client/1.1" {
+			t.Fatalf("the session does not record the browser's address and agent: %s", login.Raw)
+		}
 		r := c.OK(t, http.MethodPost, "/sessions/authenticate", map[string]any{"session_duration_minutes": 120})
 		if r.DataStr("session.session_id") != login.DataStr("session.session_id") || r.DataStr("session_token") != c.Session || r.DataStr("user.user_id") == "" {
 			t.Fatalf("refresh: %s", r.Raw)
