@@ -16,7 +16,7 @@ var leafCommands = []struct {
 	// positional is true for the commands that take arguments (URLs).
 	positional bool
 }{
-	{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "max-connections", "metrics-addr", "tls-cert", "tls-key"}, false},
+	{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "max-connections", "metrics-addr", "tls-cert", "tls-key", "trusted-proxies"}, false},
 	{[]string{"migrate"}, []string{"database"}, false},
 	{[]string{"version"}, nil, false},
 	{[]string{"outbox"}, []string{"database", "master-key", "master-key-file", "to", "limit", "json"}, false},

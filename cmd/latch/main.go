@@ -190,7 +190,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	maxConns := c.fs.Int("max-connections", 1024, "most API connections open at once; more wait in the kernel's backlog (0 = no cap)")
 	tlsCert := c.fs.String("tls-cert", "", "PEM certificate (chain) file: serve HTTPS, as the frontend SDK requires; with --tls-key")
 	tlsKey := c.fs.String("tls-key", "", "PEM private key file of --tls-cert")
+	proxies := c.fs.String("trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (the frontend SDK's per-address send limit and session attributes); empty = the connection's address")
 	if err := c.parse(args); err != nil {
+		return err
+	}
+	trusted, err := parseProxies(*proxies)
+	if err != nil {
 		return err
 	}
 	if *logFormat != "text" && *logFormat != "json" {
@@ -219,7 +224,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Database: *db, MasterKey: *mk, MasterKeyFile: *mkFile,
 		SMTPURL: *smtpURL, EmailFrom: *from,
 		TwilioURL: *twURL, TwilioAccountSID: *twSID, TwilioAuthToken: *twToken, TwilioFrom: *twFrom, TwilioWhatsAppFrom: *twWA,
-		Logger: logger, MaxConnections: *maxConns,
+		Logger: logger, MaxConnections: *maxConns, TrustedProxies: trusted,
 	})
 	if err != nil {
 		return err

@@ -140,6 +140,10 @@ func TestServeRefusesHalfATLSConfiguration(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "--tls-cert and --tls-key go together") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
+	r = latch(t, dir, nil, "serve", "--addr", "127.0.0.1:0", "--trusted-proxies", "10.0.0.0/8, proxy.example")
+	if r.code != 2 || !strings.Contains(r.stderr, `"proxy.example" is neither an address nor a CIDR`) {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
 }
 
 // project create --sdk-origin and project sdk-origins add|list|remove keep

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -28,6 +29,9 @@ type Server struct {
 	metrics *metrics
 	// Routes lists every pattern served, for the conformance check.
 	Routes []string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed (sdk.go, clientIP); set before serving.
+	TrustedProxies []netip.Prefix
 }
 
 // New builds the router.
