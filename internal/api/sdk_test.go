@@ -264,3 +264,26 @@ func TestSDKUnservedRoutesAnswerNotSupported(t *testing.T) {
 		}
 	})
 }
+
+// A link of another user opened in a browser signed in as someone else is
+// refused (the backend's user_id_mismatch) and not used up: signed out,
+// the same browser logs in with it.
+func TestSDKAnotherUsersLinkWhileSignedInIsRefusedAndKept(t *testing.T) {
+	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
+		_, c := l.NewSDKProject(t, "Switch", sdkOrigin)
+		alice, _ := sdkLogin(t, l, c, sdkEmail("alice"))
+		bobAddr := sdkEmail("bob")
+		_, bob := sdkLogin(t, l, c, bobAddr)
+		verifier, challenge := mlPKCE()
+		m := l.Mail.Next(t, bobAddr, func() {
+			alice.OK(t, http.MethodPost, "/magic_links/email/login_or_create", map[string]any{"email": bobAddr, "code_challenge": challenge})
+		})
+		body := map[string]any{"token": latchtest.LinkToken(t, m), "code_verifier": verifier, "session_duration_minutes": 60}
+		alice.Fail(t, http.MethodPost, "/magic_links/authenticate", body, 400, "user_id_mismatch")
+		alice.OK(t, http.MethodPost, "/sessions/revoke", nil)
+		alice.Session = ""
+		if r := alice.OK(t, http.MethodPost, "/magic_links/authenticate", body); r.DataStr("user_id") != bob.DataStr("user_id") {
+			t.Fatalf("signed out, the link is not Bob's login: %s", r.Raw)
+		}
+	})
+}
