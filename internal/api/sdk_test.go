@@ -1,12 +1,14 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/latchtest"
 )
 
@@ -286,4 +288,22 @@ func TestSDKAnotherUsersLinkWhileSignedInIsRefusedAndKept(t *testing.T) {
 			t.Fatalf("signed out, the link is not Bob's login: %s", r.Raw)
 		}
 	})
+}
+
+// A live project's public token is public-token-live-…, and its SDK
+// answers carry live request ids.
+func TestSDKLiveProjectsHaveLiveTokens(t *testing.T) {
+	l := latchtest.Start(t, latchtest.Options{})
+	cp, err := l.App.Service.CreateProject(context.Background(), auth.NewProject{Name: "Live", Live: true, SDKOrigins: []string{sdkOrigin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(cp.PublicToken, "public-token-live-") {
+		t.Fatalf("public token %q", cp.PublicToken)
+	}
+	c := latchtest.SDK{URL: l.URL, PublicToken: cp.PublicToken, Origin: sdkOrigin}
+	r := c.OK(t, http.MethodGet, "/projects/bootstrap/"+cp.PublicToken, nil)
+	if !strings.HasPrefix(r.Str("request_id"), "request-id-live-") {
+		t.Fatalf("request id: %s", r.Raw)
+	}
 }

@@ -161,6 +161,9 @@ func requestContext(next http.Handler) http.Handler {
 		live := false
 		if u, _, ok := r.BasicAuth(); ok {
 			live, _ = secret.IDEnv("project", u)
+			if pub, ok := secret.IDEnv("public-token", u); ok {
+				live = pub // the frontend SDK's (sdk.go)
+			}
 		}
 		ri := &requestInfo{start: time.Now()}
 		r = r.WithContext(withValues(r.Context(), secret.ID("request-id", live), ri))
