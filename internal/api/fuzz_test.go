@@ -97,6 +97,9 @@ func FuzzRequestDecoding(f *testing.F) {
 		if w.Code >= 500 {
 			t.Fatalf("%s %s %q: %d %s", method, path, body, w.Code, w.Body)
 		}
+		if strings.HasSuffix(pattern, ".html") {
+			return // a page the SDK loads (sdkPages), not an API answer
+		}
 		if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 			t.Fatalf("%s %s %q: Content-Type %q", method, path, body, ct)
 		}
