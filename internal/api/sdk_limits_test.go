@@ -90,3 +90,26 @@ func TestSDKSendLimitsCountTheClientBehindATrustedProxy(t *testing.T) {
 		})
 	}
 }
+
+// An IPv6 client is counted by its /64: fresh addresses of one block share
+// the limit; another block does not.
+func TestSDKSendLimitsCountIPv6ByItsSlash64(t *testing.T) {
+	l := latchtest.Start(t, latchtest.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	_, c := l.NewSDKProject(t, "IPv6", sdkOrigin)
+	send := func(xff string) int {
+		req := c.Request(t, http.MethodPost, "/sdk/v1/otps/sms/login_or_create", map[string]any{"phone_number": sdkPhone()})
+		req.Header.Set("X-Forwarded-For", xff)
+		return c.Send(t, req).Status
+	}
+	for i := range 20 {
+		if st := send(fmt.Sprintf("2001:db8:1:2::%x", i+1)); st != 200 {
+			t.Fatalf("send %d: %d", i, st)
+		}
+	}
+	if st := send("2001:db8:1:2:ffff::1"); st != 429 {
+		t.Fatalf("a fresh address of the same /64: %d", st)
+	}
+	if st := send("2001:db8:1:3::1"); st != 200 {
+		t.Fatalf("another /64: %d", st)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -207,8 +208,15 @@ func (s *Service) DeleteOwnPhone(ctx context.Context, p store.Project, userID, p
 // LimitSDKSend counts one send asked for by the IP address through the SDK
 // and refuses it past sdkSendsPerIPPerMinute. The recipient and project
 // limits are counted by the send itself, as for the backend API.
+//
+// An IPv6 address counts by its /64, the block one host usually holds
+// whole (it could otherwise take a fresh address for every send).
 func (s *Service) LimitSDKSend(ctx context.Context, p store.Project, ip string) error {
-	n, err := s.store.CountHit(ctx, p.ID, "sdk:ip:"+ip, s.Now().Truncate(sendWindow))
+	key := ip
+	if a, err := netip.ParseAddr(ip); err == nil && a.Unmap().Is6() {
+		key = netip.PrefixFrom(a, 64).Masked().String()
+	}
+	n, err := s.store.CountHit(ctx, p.ID, "sdk:ip:"+key, s.Now().Truncate(sendWindow))
 	if err != nil {
 		return storeErr(err, "count send")
 	}
