@@ -31,6 +31,7 @@ var leafCommands = []struct {
 	{[]string{"project", "sdk-origins", "add"}, []string{"database", "project"}, true},
 	{[]string{"project", "sdk-origins", "list"}, []string{"database", "project"}, false},
 	{[]string{"project", "sdk-origins", "remove"}, []string{"database", "project"}, true},
+	{[]string{"project", "sdk-settings"}, []string{"database", "project", "pkce-required"}, false},
 	{[]string{"keys", "rotate"}, []string{"database", "master-key", "master-key-file", "project", "grace", "lead", "now"}, false},
 }
 
@@ -39,7 +40,7 @@ var groups = []struct {
 	args []string
 	subs []string
 }{
-	{[]string{"project"}, []string{"create", "list", "delete", "settings", "rotate-secret", "redirect-urls", "sdk-origins"}},
+	{[]string{"project"}, []string{"create", "list", "delete", "settings", "rotate-secret", "redirect-urls", "sdk-origins", "sdk-settings"}},
 	{[]string{"project", "redirect-urls"}, []string{"add", "list", "remove"}},
 	{[]string{"project", "sdk-origins"}, []string{"add", "list", "remove"}},
 	{[]string{"keys"}, []string{"rotate"}},

@@ -65,6 +65,7 @@ Commands:
                                  the allow-list of magic-link URLs
   project sdk-origins add|list|remove
                                  the origins whose pages may use the public token
+  project sdk-settings           PKCE for the frontend SDK's magic links
   keys rotate                    rotate a project's JWT signing key
   outbox                         list outgoing email and SMS (the dev outbox)
   migrate                        apply database migrations
@@ -81,6 +82,7 @@ var projectGroup = group{name: "project", doc: "Manage projects (tenants): their
 	{"rotate-secret", "add a project secret, or revoke one", rotateSecret},
 	{"redirect-urls", "the allow-list of magic-link URLs (add, list, remove)", redirectURLsGroup.run},
 	{"sdk-origins", "the origins whose pages may call /sdk/v1 with the public token (add, list, remove)", sdkOriginsGroup.run},
+	{"sdk-settings", "show or change what the frontend SDK reads at bootstrap (PKCE)", sdkSettings},
 }}
 
 var redirectURLsGroup = group{name: "project redirect-urls", doc: "Manage the allow-list of magic-link redirect URLs. The oldest URL is the default for login, signup and invite links.", subs: []subcommand{

@@ -180,6 +180,15 @@ func TestProjectSDKOriginsAreKeptAsBrowsersSendThem(t *testing.T) {
 	if r := latch(t, dir, nil, "project", "sdk-origins", "remove", "--database", db, "--project", id, "http://localhost:3000"); r.code == 0 {
 		t.Fatal("removing an origin not there succeeded")
 	}
+	if out := mustLatch(t, dir, nil, "project", "sdk-settings", "--database", db, "--project", id).stdout; out != "pkce_required: true\n" {
+		t.Fatalf("sdk-settings: %q", out)
+	}
+	if out := mustLatch(t, dir, nil, "project", "sdk-settings", "--database", db, "--project", id, "--pkce-required", "false").stdout; out != "pkce_required: false\n" {
+		t.Fatalf("sdk-settings --pkce-required false: %q", out)
+	}
+	if r := latch(t, dir, nil, "project", "sdk-settings", "--database", db, "--project", id, "--pkce-required", "maybe"); r.code != 2 {
+		t.Fatalf("--pkce-required maybe: exit %d", r.code)
+	}
 	var listed []struct {
 		ProjectID   string   `json:"project_id"`
 		PublicToken string   `json:"public_token"`

@@ -216,9 +216,14 @@ func (s *Server) sdkBootstrap(w http.ResponseWriter, r *http.Request, c sdkCall)
 		writeError(w, r, auth.ErrUnauthorizedCredentials)
 		return
 	}
+	pkce, err := s.svc.SDKPKCERequired(r.Context(), c.p)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	writeSDK(w, r, bootstrapBody{
 		envelope: ok(r), ProjectName: c.p.Name, DisableSDKWatermark: true,
-		EmailDomains: []string{}, PKCERequiredForEmailMagicLinks: true, Vertical: "CONSUMER",
+		EmailDomains: []string{}, PKCERequiredForEmailMagicLinks: pkce, Vertical: "CONSUMER",
 	})
 }
 
@@ -312,8 +317,15 @@ func (s *Server) sdkMagicLinkSend(create, attach bool) func(http.ResponseWriter,
 			return
 		}
 		if in.CodeChallenge == "" {
-			writeError(w, r, auth.ErrPKCERequired)
-			return
+			required, err := s.svc.SDKPKCERequired(r.Context(), c.p)
+			if err != nil {
+				writeError(w, r, err)
+				return
+			}
+			if required {
+				writeError(w, r, auth.ErrPKCERequired)
+				return
+			}
 		}
 		req := auth.EmailLinkRequest{
 			Email: in.Email, LoginMagicLinkURL: in.LoginMagicLinkURL, SignupMagicLinkURL: in.SignupMagicLinkURL,

@@ -307,3 +307,30 @@ func TestSDKLiveProjectsHaveLiveTokens(t *testing.T) {
 		t.Fatalf("request id: %s", r.Raw)
 	}
 }
+
+// With PKCE turned off for the project (latch project sdk-settings
+// --pkce-required false), bootstrap says so and a link sent without a
+// code_challenge logs in from any browser.
+func TestSDKMagicLinksWithoutPKCEWhenTheProjectTurnsItOff(t *testing.T) {
+	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
+		_, c := l.NewSDKProject(t, "NoPKCE", sdkOrigin)
+		p, err := l.App.Store.GetProject(context.Background(), c.ProjectID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.App.Service.SetSDKPKCERequired(context.Background(), p, false); err != nil {
+			t.Fatal(err)
+		}
+		if r := c.OK(t, http.MethodGet, "/projects/bootstrap/"+c.PublicToken, nil); r.Data("pkce_required_for_email_magic_links") != false {
+			t.Fatalf("bootstrap: %s", r.Raw)
+		}
+		addr := sdkEmail("nopkce")
+		m := l.Mail.Next(t, addr, func() {
+			c.OK(t, http.MethodPost, "/magic_links/email/login_or_create", map[string]any{"email": addr})
+		})
+		other := c // another browser: no verifier
+		if r := other.OK(t, http.MethodPost, "/magic_links/authenticate", map[string]any{"token": latchtest.LinkToken(t, m), "session_duration_minutes": 60}); r.DataStr("session_token") == "" {
+			t.Fatalf("login: %s", r.Raw)
+		}
+	})
+}

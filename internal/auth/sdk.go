@@ -225,3 +225,23 @@ func (s *Service) LimitSDKSend(ctx context.Context, p store.Project, ip string) 
 	}
 	return nil
 }
+
+// SDKPKCERequired reports whether the project's SDK magic links need PKCE
+// (bootstrap's pkce_required_for_email_magic_links): on unless turned off.
+func (s *Service) SDKPKCERequired(ctx context.Context, p store.Project) (bool, error) {
+	required, err := s.store.SDKPKCERequired(ctx, p.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	return required, storeErr(err, "get pkce setting")
+}
+
+// SetSDKPKCERequired turns PKCE for the project's SDK magic links on or
+// off. Off, a link opens in any browser (another device's too), and
+// whoever holds the link holds the login.
+func (s *Service) SetSDKPKCERequired(ctx context.Context, p store.Project, required bool) error {
+	if _, err := s.PublicToken(ctx, p); err != nil {
+		return err
+	}
+	return s.store.SetSDKPKCERequired(ctx, p.ID, required)
+}
