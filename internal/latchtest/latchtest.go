@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -79,6 +80,8 @@ type Options struct {
 	MaxConnections int
 	// BreachedPasswordsDir is app.Config.BreachedPasswordsDir.
 	BreachedPasswordsDir string
+	// TrustedProxies (app.Config.TrustedProxies).
+	TrustedProxies []netip.Prefix
 }
 
 // Latch is one running node.
@@ -113,7 +116,7 @@ func Start(t testing.TB, o Options) *Latch {
 	}
 	l := &Latch{Clock: o.Clock, Database: o.Database, MasterKey: o.MasterKey, Logs: &LockedBuffer{}}
 	cfg := app.Config{
-		Database: o.Database, MasterKey: o.MasterKey, Now: o.Clock.Now, SearchTimeout: o.SearchTimeout, MaxConnections: o.MaxConnections,
+		Database: o.Database, MasterKey: o.MasterKey, Now: o.Clock.Now, SearchTimeout: o.SearchTimeout, MaxConnections: o.MaxConnections, TrustedProxies: o.TrustedProxies,
 		BreachedPasswordsDir: o.BreachedPasswordsDir,
 		Logger:               slog.New(slog.NewTextHandler(l.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
