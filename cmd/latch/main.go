@@ -86,9 +86,9 @@ var projectGroup = group{name: "project", doc: "Manage projects (tenants): their
 }}
 
 var redirectURLsGroup = group{name: "project redirect-urls", doc: "Manage the allow-list of magic-link redirect URLs. The oldest URL is the default for login, signup and invite links.", subs: []subcommand{
-	{"add", "allow URLs", redirectURLs("add")},
-	{"list", "list the allowed URLs, the default first", redirectURLs("list")},
-	{"remove", "remove URLs", redirectURLs("remove")},
+	{"add", "allow URLs", redirectURLs.verb("add")},
+	{"list", "list the allowed URLs, the default first", redirectURLs.verb("list")},
+	{"remove", "remove URLs", redirectURLs.verb("remove")},
 }}
 
 var keysGroup = group{name: "keys", doc: "Manage the signing keys of session JWTs.", subs: []subcommand{
@@ -572,65 +572,94 @@ func rotateSecret(args []string, stdout io.Writer) error {
 }
 
 // redirectURLs is `latch project redirect-urls add|list|remove`.
-func redirectURLs(verb string) func(args []string, stdout io.Writer) error {
-	return func(args []string, stdout io.Writer) error { return redirectURLsVerb(verb, args, stdout) }
-}
-
-func redirectURLsVerb(verb string, args []string, stdout io.Writer) error {
-	docs := map[string]string{
+var redirectURLs = listSetting{
+	name: "redirect-urls", argsUsage: "URL…",
+	docs: map[string]string{
 		"add":    "Allow magic-link redirect URLs. The oldest URL is the default for login, signup and invite links.",
 		"list":   "List the allowed magic-link redirect URLs, the default (the oldest) first.",
 		"remove": "Remove allowed magic-link redirect URLs.",
-	}
-	c := newCommand(stdout, "project redirect-urls "+verb, "URL…", docs[verb])
-	c.minArgs = 1
-	if verb == "list" {
-		c.argsUsage, c.minArgs = "", 0
-	}
-	db := databaseFlag(c)
-	id := projectFlag(c)
-	if err := c.parse(args); err != nil {
-		return err
-	}
-	st, err := openStore(*db)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ctx := context.Background()
-	if _, err := st.GetProject(ctx, *id); err != nil {
-		return fmt.Errorf("project %q: %w", *id, err)
-	}
-	svc := auth.New(auth.Config{Store: st}) // redirect URLs need no keys
-	switch verb {
-	case "add":
-		for _, u := range c.args() {
-			if err := svc.AddRedirectURL(ctx, *id, u); err != nil {
-				return err
+	},
+	add: func(svc *auth.Service, ctx context.Context, id, u string) (string, error) {
+		return u, svc.AddRedirectURL(ctx, id, u)
+	},
+	remove: func(svc *auth.Service, ctx context.Context, id, u string) (string, error) {
+		return u, svc.RemoveRedirectURL(ctx, id, u)
+	},
+	list: func(svc *auth.Service, ctx context.Context, id string) ([]string, error) {
+		us, err := svc.RedirectURLs(ctx, id)
+		var out []string
+		for i, u := range us {
+			if i == 0 {
+				out = append(out, u.URL+"  (default)")
+			} else {
+				out = append(out, u.URL)
 			}
-			fmt.Fprintln(stdout, "added", u)
 		}
-	case "remove":
-		for _, u := range c.args() {
-			if err := svc.RemoveRedirectURL(ctx, *id, u); err != nil {
-				return fmt.Errorf("remove %s: %w", u, err)
-			}
-			fmt.Fprintln(stdout, "removed", u)
+		return out, err
+	},
+}
+
+// listSetting is a list a project keeps (redirect URLs, SDK origins),
+// managed by `latch project NAME add|list|remove`. add and remove return
+// the value as stored (normalized).
+type listSetting struct {
+	name, argsUsage string
+	docs            map[string]string // verb → the command's description
+	add, remove     func(svc *auth.Service, ctx context.Context, projectID, v string) (string, error)
+	list            func(svc *auth.Service, ctx context.Context, projectID string) ([]string, error)
+}
+
+// verb is the subcommand `latch project NAME VERB`.
+func (l listSetting) verb(verb string) func(args []string, stdout io.Writer) error {
+	return func(args []string, stdout io.Writer) error {
+		c := newCommand(stdout, "project "+l.name+" "+verb, l.argsUsage, l.docs[verb])
+		c.minArgs = 1
+		if verb == "list" {
+			c.argsUsage, c.minArgs = "", 0
 		}
-	case "list":
-		us, err := svc.RedirectURLs(ctx, *id)
+		db := databaseFlag(c)
+		id := projectFlag(c)
+		if err := c.parse(args); err != nil {
+			return err
+		}
+		st, err := openStore(*db)
 		if err != nil {
 			return err
 		}
-		for i, u := range us {
-			def := ""
-			if i == 0 {
-				def = "  (default)"
-			}
-			fmt.Fprintln(stdout, u.URL+def)
+		defer st.Close()
+		ctx := context.Background()
+		if _, err := st.GetProject(ctx, *id); err != nil {
+			return fmt.Errorf("project %q: %w", *id, err)
 		}
+		svc := auth.New(auth.Config{Store: st}) // lists need no keys
+		switch verb {
+		case "add":
+			for _, v := range c.args() {
+				n, err := l.add(svc, ctx, *id, v)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout, "added", n)
+			}
+		case "remove":
+			for _, v := range c.args() {
+				n, err := l.remove(svc, ctx, *id, v)
+				if err != nil {
+					return fmt.Errorf("remove %s: %w", v, err)
+				}
+				fmt.Fprintln(stdout, "removed", n)
+			}
+		case "list":
+			vs, err := l.list(svc, ctx, *id)
+			if err != nil {
+				return err
+			}
+			for _, v := range vs {
+				fmt.Fprintln(stdout, v)
+			}
+		}
+		return nil
 	}
-	return nil
 }
 
 func keysRotate(args []string, stdout io.Writer) error {

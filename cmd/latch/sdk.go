@@ -36,68 +36,29 @@ func withTLS(ln net.Listener, certFile, keyFile string) (net.Listener, error) {
 }
 
 var sdkOriginsGroup = group{name: "project sdk-origins", doc: "Manage the origins (scheme://host[:port]) whose pages may call the frontend SDK's /sdk/v1 with the project's public token. A browser's Origin must equal one exactly.", subs: []subcommand{
-	{"add", "authorize origins", sdkOrigins("add")},
-	{"list", "list the authorized origins", sdkOrigins("list")},
-	{"remove", "withdraw origins", sdkOrigins("remove")},
+	{"add", "authorize origins", sdkOrigins.verb("add")},
+	{"list", "list the authorized origins", sdkOrigins.verb("list")},
+	{"remove", "withdraw origins", sdkOrigins.verb("remove")},
 }}
 
-func sdkOrigins(verb string) func(args []string, stdout io.Writer) error {
-	return func(args []string, stdout io.Writer) error { return sdkOriginsVerb(verb, args, stdout) }
-}
-
-func sdkOriginsVerb(verb string, args []string, stdout io.Writer) error {
-	docs := map[string]string{
+// sdkOrigins is `latch project sdk-origins add|list|remove`.
+var sdkOrigins = listSetting{
+	name: "sdk-origins", argsUsage: "ORIGIN…",
+	docs: map[string]string{
 		"add":    "Authorize origins (http(s)://host[:port]) for the project's public token.",
 		"list":   "List the origins authorized for the project's public token.",
 		"remove": "Withdraw authorized origins.",
-	}
-	c := newCommand(stdout, "project sdk-origins "+verb, "ORIGIN…", docs[verb])
-	c.minArgs = 1
-	if verb == "list" {
-		c.argsUsage, c.minArgs = "", 0
-	}
-	db := databaseFlag(c)
-	id := projectFlag(c)
-	if err := c.parse(args); err != nil {
-		return err
-	}
-	st, err := openStore(*db)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ctx := context.Background()
-	if _, err := st.GetProject(ctx, *id); err != nil {
-		return fmt.Errorf("project %q: %w", *id, err)
-	}
-	svc := auth.New(auth.Config{Store: st})
-	switch verb {
-	case "add":
-		for _, o := range c.args() {
-			n, err := svc.AddSDKOrigin(ctx, *id, o)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(stdout, "added", n)
-		}
-	case "remove":
-		for _, o := range c.args() {
-			n, err := svc.RemoveSDKOrigin(ctx, *id, o)
-			if err != nil {
-				return fmt.Errorf("remove %s: %w", o, err)
-			}
-			fmt.Fprintln(stdout, "removed", n)
-		}
-	case "list":
-		os, err := svc.SDKOrigins(ctx, *id)
-		if err != nil {
-			return err
-		}
+	},
+	add:    (*auth.Service).AddSDKOrigin,
+	remove: (*auth.Service).RemoveSDKOrigin,
+	list: func(svc *auth.Service, ctx context.Context, id string) ([]string, error) {
+		os, err := svc.SDKOrigins(ctx, id)
+		var out []string
 		for _, o := range os {
-			fmt.Fprintln(stdout, o.Origin)
+			out = append(out, o.Origin)
 		}
-	}
-	return nil
+		return out, err
+	},
 }
 
 // parseProxies reads --trusted-proxies: addresses or CIDRs, comma-separated.
