@@ -257,7 +257,7 @@ describe('the prebuilt login UI (mountLogin)', () => {
     const input = page.locator('#login input[type=email]');
     await input.waitFor();
     await screenshot(page, 'sdk-login-email-magic-link.png');
-    const email = newEmail('ui-eml');
+    const email = newEmail('ada');
     await input.fill(email);
     await page.getByRole('button', { name: 'Continue with email' }).click();
     await page.getByText('Check your email').waitFor();
@@ -277,7 +277,7 @@ describe('the prebuilt login UI (mountLogin)', () => {
     const page = await open('/login?flow=otp-email');
     const input = page.locator('#login input[type=email]');
     await input.waitFor();
-    const email = newEmail('ui-otp');
+    const email = newEmail('grace');
     await input.fill(email);
     await page.getByRole('button', { name: 'Continue with email' }).click();
     const otp = page.getByLabel('One-time passcode');
@@ -290,6 +290,7 @@ describe('the prebuilt login UI (mountLogin)', () => {
     assert.equal(back.status, 200, back.text);
     assert.equal(back.json.user.emails[0].email, email);
     await poll(() => page.evaluate(() => window.uiEvents.includes('OTP_AUTHENTICATE')), 'the UI\'s OTP_AUTHENTICATE event');
+    await screenshot(page, 'sdk-login-signed-in.png');
     onlyLatchAndTheSite(page);
   });
 
@@ -305,6 +306,8 @@ describe('the prebuilt login UI (mountLogin)', () => {
     await page.getByRole('button', { name: 'Continue with text message' }).click();
     const otp = page.getByLabel('One-time passcode');
     await otp.waitFor();
+    await page.getByText(`(${phone.slice(2, 5)}) ${phone.slice(5, 8)}-${phone.slice(8)}`).waitFor();
+    await screenshot(page, 'sdk-login-sms-passcode.png');
     const code = codeIn((await h.latch.sms.waitFor('sms', phone)).body);
     await otp.pressSequentially(code);
     const token = await poll(() => h.sessionCookie(page), 'the stytch_session cookie');
@@ -351,8 +354,8 @@ describe('authorized origins', () => {
   it('latch project sdk-origins add lets the origin in; remove shuts it out again', async () => {
     const other = h.site.otherOrigin;
     const { latch, project } = h;
-    await latch.cli('project', 'sdk-origins', 'add', ...latch.common, '--project', project.project_id, other);
-    const listed = await latch.cli('project', 'sdk-origins', 'list', ...latch.common, '--project', project.project_id);
+    await latch.cli('project', 'sdk-origins', 'add', '--database', latch.database, '--project', project.project_id, other);
+    const listed = await latch.cli('project', 'sdk-origins', 'list', '--database', latch.database, '--project', project.project_id);
     assert.match(listed, new RegExp(other.replace(/[.:/]/g, '\\$&')));
     const page = await open('/headless', other);
     const phone = newPhone();
@@ -360,7 +363,7 @@ describe('authorized origins', () => {
     assert.ok(sent.ok, JSON.stringify(sent));
     await h.latch.sms.waitFor('sms', phone);
 
-    await latch.cli('project', 'sdk-origins', 'remove', ...latch.common, '--project', project.project_id, other);
+    await latch.cli('project', 'sdk-origins', 'remove', '--database', latch.database, '--project', project.project_id, other);
     const page2 = await open('/headless', other);
     const refused = await call(page2, (c, p) => c.otps.sms.loginOrCreate(p), newPhone());
     assert.equal(refused.ok, false, JSON.stringify(refused));

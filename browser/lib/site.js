@@ -12,10 +12,10 @@
 // authorize.
 import http from 'node:http';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
-const require = createRequire(import.meta.url);
-const sdkPath = require.resolve('@stytch/vanilla-js/package.json').replace(/package\.json$/, 'dist/iife/index.js');
+// The package's own file (its exports map hides dist/iife from resolve()).
+export const sdkPath = fileURLToPath(new URL('../node_modules/@stytch/vanilla-js/dist/iife/index.js', import.meta.url));
 
 // The UI configurations of the prebuilt login, by flow.
 const flows = {
