@@ -53,8 +53,19 @@ func (s *Server) sdkRoutes() {
 	s.handle("DELETE "+sdkPrefix+"/users/phone_numbers/{phone_id}", s.sdk(s.sdkDeletePhone))
 
 	s.handle("POST "+sdkPrefix+"/events", s.sdkEvents)
-	// Every other SDK path and method: the SDK's error, never a hang.
-	s.handle(sdkPrefix+"/", s.sdkNotSupported)
+	for _, pg := range sdkPages {
+		s.handle(pg.Pattern, pg.Handler)
+	}
+	// Every other SDK path and method: the SDK's error, never a hang. Not
+	// in Routes: like the router's own 404, it is no route of its own.
+	s.mux.HandleFunc(sdkPrefix+"/", s.sdkNotSupported)
+}
+
+// sdkPages are public pages the SDK loads from Latch (with no credentials),
+// added by other files of the package in init: a pattern and its handler.
+var sdkPages []struct {
+	Pattern string
+	Handler http.HandlerFunc
 }
 
 // pageOrigin is the calling page's origin: the browser's Origin header, or,
