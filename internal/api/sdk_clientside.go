@@ -30,7 +30,14 @@ var clientsideServicesCSP = func() string {
 	return "default-src 'none'; script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; base-uri 'none'; form-action 'none'"
 }()
 
-func (s *Server) sdkClientsideServices(w http.ResponseWriter, r *http.Request) {
+func init() {
+	sdkPages = append(sdkPages, struct {
+		Pattern string
+		Handler http.HandlerFunc
+	}{"GET " + sdkPrefix + "/clientside-services/index.html", serveClientsideServices})
+}
+
+func serveClientsideServices(w http.ResponseWriter, _ *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", clientsideServicesCSP)

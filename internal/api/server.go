@@ -114,8 +114,6 @@ func (s *Server) routes() {
 
 	// The frontend SDK's API (sdk.go).
 	s.sdkRoutes()
-	// The phone field's helper page (sdk_clientside.go).
-	s.handle("GET "+sdkPrefix+"/clientside-services/index.html", s.sdkClientsideServices)
 
 	// No catch-all: the router's own 404 and 405 (which knows the methods
 	// of a path) are rewritten into envelopes by the recorder.
