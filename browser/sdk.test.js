@@ -32,7 +32,7 @@ const newPhone = () => `+1202555${String(1000 + Math.floor(Math.random() * 9000)
 async function screenshot(page, name) {
   const dir = process.env.LATCH_SCREENSHOTS ? join(repoRoot, 'docs', 'screenshots') : join(h.dir, 'screenshots');
   await mkdir(dir, { recursive: true });
-  await page.screenshot({ path: join(dir, name), fullPage: true });
+  await page.locator('#login').screenshot({ path: join(dir, name) });
 }
 
 // A page of the site, its client constructed.
