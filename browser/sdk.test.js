@@ -23,8 +23,10 @@ after(async () => {
 
 const tag = () => randomBytes(4).toString('hex');
 const newEmail = (what) => `${what}-${tag()}@example.com`;
-// NANP numbers the Twilio double and the phone field both take.
-const newPhone = () => `+1202555${String(1000 + Math.floor(Math.random() * 9000))}`;
+// NANP numbers the Twilio double and the phone field both take, distinct
+// within the run (a repeat would mix two tests' codes).
+let phoneSeq = 1000 + Math.floor(Math.random() * 8000);
+const newPhone = () => `+1202555${phoneSeq++}`;
 
 // Screenshots of the prebuilt UI: into docs/screenshots with
 // LATCH_SCREENSHOTS=1 (how the README's were made), else into the run's
@@ -191,27 +193,28 @@ describe('the headless client', () => {
   });
 
   it('a signed-in user adds and removes factors (send/secondary), updates their name, and a signed-out one uses send/primary', async () => {
-    // A user the app's backend made, with an email and a phone.
+    // A user the app's backend made, with an email and a phone (in the
+    // second project: this test alone sends eight links and codes).
     const email = newEmail('acct');
     const phone = newPhone();
-    const created = await h.backend('POST', '/v1/users', { email, phone_number: phone });
+    const created = await h.backend('POST', '/v1/users', { email, phone_number: phone }, h.projectB);
     assert.equal(created.status, 200, created.text);
 
     // Signed out: the primary sends, to the user's own factors.
-    const page = await open('/headless');
-    const ml = await sdk(page, (c, a) => c.magicLinks.email.send(a.email, { login_magic_link_url: `${a.origin}/authenticate` }), { email, origin: h.site.origin });
+    const page = await open('/b/headless');
+    const ml = await sdk(page, (c, a) => c.magicLinks.email.send(a.email, { login_magic_link_url: `${a.origin}/b/authenticate` }), { email, origin: h.site.origin });
     assert.equal(ml.status_code, 200);
     await page.goto(linkIn((await h.latch.mail.waitFor(email)).text));
     assert.ok((await page.evaluate(() => window.authResult)).ok);
 
-    const out = await open('/headless');
+    const out = await open('/b/headless');
     const smsSent = await sdk(out, (c, p) => c.otps.sms.send(p), phone);
     await sdk(out, (c, a) => c.otps.authenticate(a.code, a.id, { session_duration_minutes: 5 }),
       { code: codeIn((await h.latch.sms.waitFor('sms', phone)).body), id: smsSent.method_id });
-    const out2 = await open('/headless');
+    const out2 = await open('/b/headless');
     const waSent = await sdk(out2, (c, p) => c.otps.whatsapp.send(p), phone);
     assert.equal(waSent.status_code, 200);
-    const out3 = await open('/headless');
+    const out3 = await open('/b/headless');
     const emSent = await sdk(out3, (c, e) => c.otps.email.send(e), email);
     assert.equal(emSent.status_code, 200);
 
@@ -228,7 +231,7 @@ describe('the headless client', () => {
     await sdk(page, (c, a) => c.otps.authenticate(a.code, a.id, { session_duration_minutes: 60 }),
       { code: codeIn((await h.latch.mail.waitFor(email2)).text), id: s3.method_id });
     const email3 = newEmail('acct3');
-    await sdk(page, (c, a) => c.magicLinks.email.send(a.email, { login_magic_link_url: `${a.origin}/authenticate` }), { email: email3, origin: h.site.origin });
+    await sdk(page, (c, a) => c.magicLinks.email.send(a.email, { login_magic_link_url: `${a.origin}/b/authenticate` }), { email: email3, origin: h.site.origin });
     await page.goto(linkIn((await h.latch.mail.waitFor(email3)).text));
     assert.ok((await page.evaluate(() => window.authResult)).ok);
 
@@ -242,7 +245,7 @@ describe('the headless client', () => {
     await sdk(page, (c, id) => c.user.deleteEmail(id), user.emails.find((e) => e.email === email2).email_id);
     await sdk(page, (c, id) => c.user.deletePhoneNumber(id), user.phone_numbers.find((p) => p.phone_number === phone2).phone_id);
 
-    const back = await h.backend('GET', `/v1/users/${user.user_id}`);
+    const back = await h.backend('GET', `/v1/users/${user.user_id}`, undefined, h.projectB);
     assert.equal(back.json.name.first_name, 'Ada');
     assert.deepEqual(back.json.emails.map((e) => e.email).sort(), [email, email3].sort());
     assert.deepEqual(back.json.phone_numbers.map((p) => p.phone_number), [phone]);

@@ -31,6 +31,10 @@ export async function startHarness() {
     throw new Error(`latch project create --json printed no public token: ${JSON.stringify(project)}`);
   }
   site.setPublicToken(project.public_token);
+  // A second project on the same origin, for the tests that send the most
+  // (each project has its own per-IP send limit): the site's /b/ pages.
+  const projectB = await latch.createProject('Browser suite B', [`${site.origin}/b/authenticate`], ['--sdk-origin', site.origin]);
+  site.setPublicToken(projectB.public_token, 'b');
   const port = new URL(latch.url).port;
   const browser = await launchChromium([
     `--host-resolver-rules=MAP ${apiHost}:443 127.0.0.1:${port}`,
@@ -66,10 +70,10 @@ export async function startHarness() {
   const basic = (user, pass) => 'Basic ' + Buffer.from(`${user}:${pass}`).toString('base64');
 
   const h = {
-    dir, tls, latch, site, project, browser, request,
-    /** The backend API, as the app's server calls it (project id and secret). */
-    backend(method, path, body) {
-      return request(method, path, { body, headers: { Authorization: basic(project.project_id, project.secret) } });
+    dir, tls, latch, site, project, projectB, browser, request,
+    /** The backend API, as the app's server calls it (project id and secret; p defaults to the first project). */
+    backend(method, path, body, p = project) {
+      return request(method, path, { body, headers: { Authorization: basic(p.project_id, p.secret) } });
     },
     /**
      * A fresh browser profile (cookies, storage) and a page in it. Every

@@ -7,6 +7,9 @@
 //   /authenticate  the magic links' redirect page: authenticateByUrl
 //   /login?flow=…  the prebuilt login UI (mountLogin): eml, otp-email, otp-sms
 //
+// The same pages under /b/ use a second project's public token (each
+// project has its own per-IP send limit, and the suite sends many).
+//
 // One server answers on http://localhost:PORT (the authorized origin) and
 // on http://127.0.0.1:PORT, a different origin, which the project does not
 // authorize.
@@ -47,11 +50,14 @@ const flows = {
  * exists (its authorized origin names this site's port).
  */
 export async function startSite({ apiHost }) {
-  let publicToken = '';
+  const publicTokens = { '': '', b: '' };
   const sdk = await readFile(sdkPath);
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://site');
     const origin = `http://${req.headers.host}`;
+    const m = /^\/(b)(\/.*)$/.exec(url.pathname);
+    const publicToken = publicTokens[m ? m[1] : ''];
+    const path = m ? m[2] : url.pathname;
     const page = (body) => {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
       res.end(`<!doctype html><html><head><meta charset="utf-8"><title>Latch from the browser</title>
@@ -68,7 +74,7 @@ window.client = new stytch.StytchClient(${JSON.stringify(publicToken)}, {
   endpoints: { clientsideServicesIframeURL: ${JSON.stringify(`https://${apiHost}/sdk/v1/clientside-services/index.html`)} },
 });
 </script>`;
-    switch (url.pathname) {
+    switch (path) {
       case '/stytch.js':
         res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' });
         return res.end(sdk);
@@ -106,8 +112,9 @@ stytch.mountLogin(props).render(props);
     port,
     origin: `http://localhost:${port}`,
     otherOrigin: `http://127.0.0.1:${port}`,
-    setPublicToken(t) {
-      publicToken = t;
+    /** Sets the public token of the pages (prefix '' or 'b'). */
+    setPublicToken(t, prefix = '') {
+      publicTokens[prefix] = t;
     },
     close() {
       server.closeAllConnections();
