@@ -13,7 +13,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from '../conformance/lib/latch.js';
+import { repoRoot, twilioConfig } from '../conformance/lib/latch.js';
+import { startTwilio } from '../conformance/lib/twilio.js';
 import { poll, startSMTP } from '../conformance/lib/smtp.js';
 import { launchChromium } from './lib/chromium.js';
 import { linkIn } from './lib/harness.js';
@@ -27,13 +28,14 @@ const freePort = () =>
     });
   });
 
-let dir, mail, proc, browser, output = '';
+let dir, mail, sms, proc, browser, output = '';
 const host = 'latch-example.test';
 let appOrigin, latchPort;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'latch-example-'));
   mail = await startSMTP();
+  sms = await startTwilio(twilioConfig);
   // This checkout's latch, never one that happens to be on the PATH.
   await promisify(execFile)('go', ['build', '-o', join(dir, 'latch'), './cmd/latch'], { cwd: repoRoot });
   [latchPort] = [await freePort()];
@@ -51,6 +53,11 @@ before(async () => {
       STYTCH_JS: sdkPath, // the same published file, without a second npm install
       LATCH_SMTP: `smtp://127.0.0.1:${mail.port}`,
       LATCH_EMAIL_FROM: 'Example <login@example.test>',
+      LATCH_TWILIO_URL: sms.url,
+      LATCH_TWILIO_ACCOUNT_SID: twilioConfig.accountSID,
+      LATCH_TWILIO_AUTH_TOKEN: twilioConfig.authToken,
+      LATCH_TWILIO_FROM: twilioConfig.smsFrom,
+      LATCH_TWILIO_WHATSAPP_FROM: twilioConfig.whatsappFrom,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -74,10 +81,11 @@ after(async () => {
   await browser?.close().catch(() => {});
   proc?.kill('SIGTERM');
   await mail?.close();
+  await sms?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
-it('the example app: the backend sends a stranger to the login, the prebuilt UI\'s magic link signs in, every request is checked, logout ends it', async () => {
+it('the example app: the backend sends a stranger to the login, the prebuilt UI\'s magic link and SMS passcode sign in, every request is checked, logout ends it', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
   const hosts = new Set();
@@ -107,6 +115,19 @@ it('the example app: the backend sends a stranger to the login, the prebuilt UI\
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.waitForURL(`${appOrigin}/login`);
   assert.equal((await page.request.get(`${appOrigin}/api/me`)).status(), 401);
+
+  // The other product of the same login: an SMS passcode.
+  await page.getByRole('tab', { name: 'Text' }).click();
+  const phone = `+1202555${1000 + Math.floor(Math.random() * 9000)}`;
+  await page.locator('#login input[type=tel]').fill(phone.slice(2));
+  await page.getByRole('button', { name: 'Continue with text message' }).click();
+  const otp = page.getByLabel('One-time passcode');
+  await otp.waitFor();
+  const code = /\b(\d{6})\b/.exec((await sms.waitFor('sms', phone)).body)[1];
+  await otp.pressSequentially(code);
+  await page.waitForURL(`${appOrigin}/`);
+  await page.getByText(`as ${phone}`).waitFor();
+  assert.equal((await page.request.get(`${appOrigin}/api/me`)).status(), 200);
   assert.deepEqual([...hosts].filter((o) => o !== appOrigin && o !== `https://${host}`), [], 'the page reached other hosts');
   await context.close();
 });
