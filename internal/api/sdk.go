@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/store"
@@ -250,6 +251,18 @@ func sdkIP(r *http.Request) string {
 	return host
 }
 
+// sdkAttributes are the browser's address and user agent, recorded on the
+// sessions its logins start (as Stytch's SDK sessions carry them). The
+// user agent is cut to 512 bytes of valid UTF-8 without NUL.
+func sdkAttributes(r *http.Request) *auth.Attributes {
+	ua := strings.ReplaceAll(strings.ToValidUTF8(r.UserAgent(), ""), "\x00", "")
+	for len(ua) > 512 {
+		_, size := utf8.DecodeLastRuneInString(ua)
+		ua = ua[:len(ua)-size]
+	}
+	return &auth.Attributes{IPAddress: sdkIP(r), UserAgent: ua}
+}
+
 // sdkMagicLinkRequest is what the SDK's magic-link sends may set.
 type sdkMagicLinkRequest struct {
 	Email                   string `json:"email"`
@@ -334,7 +347,7 @@ func (s *Server) sdkMagicLinkAuthenticate(w http.ResponseWriter, r *http.Request
 		return
 	}
 	res, err := s.svc.AuthenticateMagicLink(r.Context(), c.p, auth.AuthenticateMagicLinkRequest{
-		Token: in.Token, CodeVerifier: in.CodeVerifier,
+		Token: in.Token, CodeVerifier: in.CodeVerifier, Attributes: sdkAttributes(r),
 		SessionOptions: auth.SessionOptions{SessionToken: tok, SessionDurationMinutes: in.SessionDurationMinutes},
 	})
 	if err != nil {
@@ -403,7 +416,7 @@ func (s *Server) sdkOTPAuthenticate(w http.ResponseWriter, r *http.Request, c sd
 		return
 	}
 	res, err := s.svc.AuthenticateOTP(r.Context(), c.p, auth.AuthenticateOTPRequest{
-		MethodID: in.MethodID, Code: in.Token,
+		MethodID: in.MethodID, Code: in.Token, Attributes: sdkAttributes(r),
 		SessionOptions: auth.SessionOptions{SessionToken: tok, SessionDurationMinutes: in.SessionDurationMinutes},
 	})
 	if err != nil {

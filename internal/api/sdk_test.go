@@ -68,12 +68,15 @@ func TestSDKMagicLinkLoginRefreshAndLogout(t *testing.T) {
 		addr := sdkEmail("sdk-login")
 		c, login := sdkLogin(t, l, c, addr)
 
+		if login.DataStr("session.attributes.ip_address") != "127.0.0.1" || login.DataStr("session.attributes.user_agent") != "Go-http-client/1.1" {
+			t.Fatalf("the session does not record the browser's address and agent: %s", login.Raw)
+		}
 		r := c.OK(t, http.MethodPost, "/sessions/authenticate", map[string]any{"session_duration_minutes": 120})
 		if r.DataStr("session.session_id") != login.DataStr("session.session_id") || r.DataStr("session_token") != c.Session || r.DataStr("user.user_id") == "" {
 			t.Fatalf("refresh: %s", r.Raw)
 		}
 		me := c.OK(t, http.MethodGet, "/users/me", nil)
-		if me.DataStr("user_id") != login.DataStr("user_id") || me.DataStr("emails.0") != "" && false {
+		if me.DataStr("user_id") != login.DataStr("user_id") || me.DataStr("status") != "active" {
 			t.Fatalf("users/me: %s", me.Raw)
 		}
 		up := c.OK(t, http.MethodPut, "/users/me", map[string]any{"name": map[string]any{"first_name": "Ada"}, "untrusted_metadata": map[string]any{"theme": "dark"}})
@@ -138,32 +141,43 @@ func TestSDKPasscodeLoginOnEveryChannel(t *testing.T) {
 	})
 }
 
-// A user deletes one of their own emails; another user's is not found.
+// A signed-in user attaches a phone with send/secondary, and deletes their
+// own phone and email; another user's are not found and stay.
 func TestSDKUserDeletesOnlyTheirOwnEmailAndPhone(t *testing.T) {
 	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
 		p, c := l.NewSDKProject(t, "Mine", sdkOrigin)
 		alice, _ := sdkLogin(t, l, c, sdkEmail("alice"))
 		bob, bobLogin := sdkLogin(t, l, c, sdkEmail("bob"))
-		bobEmail := bobLogin.DataStr("user.emails.0.email_id")
-		if bobEmail == "" {
-			// emails is an array; read it through the raw body.
-			emails, _ := bobLogin.Data("user.emails").([]any)
-			bobEmail = emails[0].(map[string]any)["email_id"].(string)
+		bobID := bobLogin.DataStr("user_id")
+		emails, _ := bobLogin.Data("user.emails").([]any)
+		bobEmail := emails[0].(map[string]any)["email_id"].(string)
+
+		// Bob adds a phone to his own account: send/secondary, then the code.
+		phone := sdkPhone()
+		var sent latchtest.SDKResponse
+		m := l.SMS.Next(t, phone, func() {
+			sent = bob.OK(t, http.MethodPost, "/otps/sms/send/secondary", map[string]any{"phone_number": phone})
+		})
+		r := bob.OK(t, http.MethodPost, "/otps/authenticate", map[string]any{"token": latchtest.Code(t, m.Body), "method_id": sent.DataStr("method_id"), "session_duration_minutes": 60})
+		if r.DataStr("user_id") != bobID || r.DataStr("session_token") != bob.Session {
+			t.Fatalf("the phone did not join Bob's session: %s", r.Raw)
 		}
+		bobPhone := sent.DataStr("method_id")
+
 		alice.Fail(t, http.MethodDelete, "/users/emails/"+bobEmail, nil, 404, "email_not_found")
-		// Bob's email is still there.
-		u := p.OK(t, http.MethodGet, "/v1/users/"+bobLogin.DataStr("user_id"), nil)
-		if !strings.Contains(string(u.Raw), bobEmail) {
-			t.Fatalf("bob's email went: %s", u.Raw)
+		alice.Fail(t, http.MethodDelete, "/users/phone_numbers/"+bobPhone, nil, 404, "phone_number_not_found")
+		u := p.OK(t, http.MethodGet, "/v1/users/"+bobID, nil)
+		if !strings.Contains(string(u.Raw), bobEmail) || !strings.Contains(string(u.Raw), bobPhone) {
+			t.Fatalf("Bob's email or phone went: %s", u.Raw)
 		}
-		// A phone of Bob's, attached by the backend.
-		ph := p.OK(t, http.MethodPut, "/v1/users/"+bobLogin.DataStr("user_id"), map[string]any{})
-		_ = ph
-		r := bob.OK(t, http.MethodDelete, "/users/emails/"+bobEmail, nil)
-		if emails, _ := r.Data("__user.emails").([]any); len(emails) != 0 {
-			t.Fatalf("delete own email: %s", r.Raw)
+		d := bob.OK(t, http.MethodDelete, "/users/phone_numbers/"+bobPhone, nil)
+		if phones, _ := d.Data("__user.phone_numbers").([]any); len(phones) != 0 || d.DataStr("user_id") != bobID {
+			t.Fatalf("delete own phone: %s", d.Raw)
 		}
-		alice.Fail(t, http.MethodDelete, "/users/phone_numbers/phone-number-test-00000000-0000-4000-8000-000000000000", nil, 404, "phone_number_not_found")
+		d = bob.OK(t, http.MethodDelete, "/users/emails/"+bobEmail, nil)
+		if emails, _ := d.Data("__user.emails").([]any); len(emails) != 0 {
+			t.Fatalf("delete own email: %s", d.Raw)
+		}
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/latch-auth/latch/internal/secret"
@@ -87,6 +88,13 @@ func NormalizeOrigin(raw string) (string, error) {
 	host, port := strings.ToLower(u.Hostname()), u.Port()
 	if host == "" || strings.ContainsAny(host, "*%") {
 		return "", bad
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return "", bad
+		}
+		port = strconv.Itoa(n)
 	}
 	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
 		port = ""
