@@ -119,7 +119,11 @@ it('the example app: the backend sends a stranger to the login, the prebuilt UI\
   // The other product of the same login: an SMS passcode.
   await page.getByRole('tab', { name: 'Text' }).click();
   const phone = `+1202555${1000 + Math.floor(Math.random() * 9000)}`;
-  await page.locator('#login input[type=tel]').fill(phone.slice(2));
+  const tel = page.locator('#login input[type=tel]');
+  await tel.fill(phone.slice(2));
+  // The field shows the number once Latch's helper page has formatted it
+  // (pressing the button before that submits the field's old, empty value).
+  await poll(async () => (await tel.inputValue()) === `(${phone.slice(2, 5)}) ${phone.slice(5, 8)}-${phone.slice(8)}`, 'the formatted number', 10000);
   await page.getByRole('button', { name: 'Continue with text message' }).click();
   const otp = page.getByLabel('One-time passcode');
   await otp.waitFor();

@@ -132,9 +132,10 @@ describe('the headless client', () => {
 
   it('refuses a magic link opened in another browser (PKCE): the code verifier stays where the link was asked for', async () => {
     const page = await open('/headless');
-    const boot = await page.evaluate(() => JSON.parse(Object.entries(localStorage).find(([k]) => k.includes('bootstrap'))?.[1] || 'null'));
     const email = newEmail('pkce');
     await sdk(page, (c, a) => c.magicLinks.email.loginOrCreate(a.email, { login_magic_link_url: `${a.origin}/authenticate`, signup_magic_link_url: `${a.origin}/authenticate` }), { email, origin: h.site.origin });
+    // The send waited for the bootstrap, which the SDK keeps in localStorage.
+    const boot = await page.evaluate(() => JSON.parse(Object.entries(localStorage).find(([k]) => k.includes('bootstrap'))?.[1] || 'null'));
     const link = linkIn((await h.latch.mail.waitFor(email)).text);
     assert.ok(boot?.pkceRequiredForEmailMagicLinks, `bootstrap asks for PKCE: ${JSON.stringify(boot)}`);
     const other = await h.newPage();
@@ -304,7 +305,7 @@ describe('the prebuilt login UI (mountLogin)', () => {
     const phone = newPhone();
     await input.fill(phone.slice(2));
     // The national format came back from the helper page Latch serves.
-    await poll(async () => (await input.inputValue()) === `(${phone.slice(2, 5)}) ${phone.slice(5, 8)}-${phone.slice(8)}`, 'the formatted number', 5000);
+    await poll(async () => (await input.inputValue()) === `(${phone.slice(2, 5)}) ${phone.slice(5, 8)}-${phone.slice(8)}`, 'the formatted number', 10000);
     await screenshot(page, 'sdk-login-sms.png');
     await page.getByRole('button', { name: 'Continue with text message' }).click();
     const otp = page.getByLabel('One-time passcode');
