@@ -103,8 +103,11 @@ async function sessionLifecycle(page, { email, phone }) {
   const after = await h.backend('POST', '/v1/sessions/authenticate', { session_token: token });
   assert.equal(after.status, 404, after.text);
   assert.equal(after.json.error_type, 'session_not_found');
+  // With no cookie the SDK sends only its public token: an error the SDK
+  // treats as final (no retries in the background).
   const again = await call(page, (c) => c.session.authenticate());
   assert.equal(again.ok, false);
+  assert.equal(again.error_type, 'user_unauthenticated');
   return userID;
 }
 
