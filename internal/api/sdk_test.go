@@ -1,12 +1,14 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/latchtest"
 )
 
@@ -261,6 +263,74 @@ func TestSDKUnservedRoutesAnswerNotSupported(t *testing.T) {
 		ev := c.Send(t, c.Request(t, http.MethodPost, "/sdk/v1/events", `[{"telemetry":{},"event":{"public_token":"`+c.PublicToken+`","event_name":"x"}}]`))
 		if ev.Status != 200 {
 			t.Fatalf("events: %d %s", ev.Status, ev.Raw)
+		}
+	})
+}
+
+// A link of another user opened in a browser signed in as someone else is
+// refused (the backend's user_id_mismatch) and not used up: signed out,
+// the same browser logs in with it.
+func TestSDKAnotherUsersLinkWhileSignedInIsRefusedAndKept(t *testing.T) {
+	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
+		_, c := l.NewSDKProject(t, "Switch", sdkOrigin)
+		alice, _ := sdkLogin(t, l, c, sdkEmail("alice"))
+		bobAddr := sdkEmail("bob")
+		_, bob := sdkLogin(t, l, c, bobAddr)
+		verifier, challenge := mlPKCE()
+		m := l.Mail.Next(t, bobAddr, func() {
+			alice.OK(t, http.MethodPost, "/magic_links/email/login_or_create", map[string]any{"email": bobAddr, "code_challenge": challenge})
+		})
+		body := map[string]any{"token": latchtest.LinkToken(t, m), "code_verifier": verifier, "session_duration_minutes": 60}
+		alice.Fail(t, http.MethodPost, "/magic_links/authenticate", body, 400, "user_id_mismatch")
+		alice.OK(t, http.MethodPost, "/sessions/revoke", nil)
+		alice.Session = ""
+		if r := alice.OK(t, http.MethodPost, "/magic_links/authenticate", body); r.DataStr("user_id") != bob.DataStr("user_id") {
+			t.Fatalf("signed out, the link is not Bob's login: %s", r.Raw)
+		}
+	})
+}
+
+// A live project's public token is public-token-live-…, and its SDK
+// answers carry live request ids.
+func TestSDKLiveProjectsHaveLiveTokens(t *testing.T) {
+	l := latchtest.Start(t, latchtest.Options{})
+	cp, err := l.App.Service.CreateProject(context.Background(), auth.NewProject{Name: "Live", Live: true, SDKOrigins: []string{sdkOrigin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(cp.PublicToken, "public-token-live-") {
+		t.Fatalf("public token %q", cp.PublicToken)
+	}
+	c := latchtest.SDK{URL: l.URL, PublicToken: cp.PublicToken, Origin: sdkOrigin}
+	r := c.OK(t, http.MethodGet, "/projects/bootstrap/"+cp.PublicToken, nil)
+	if !strings.HasPrefix(r.Str("request_id"), "request-id-live-") {
+		t.Fatalf("request id: %s", r.Raw)
+	}
+}
+
+// With PKCE turned off for the project (latch project sdk-settings
+// --pkce-required false), bootstrap says so and a link sent without a
+// code_challenge logs in from any browser.
+func TestSDKMagicLinksWithoutPKCEWhenTheProjectTurnsItOff(t *testing.T) {
+	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
+		_, c := l.NewSDKProject(t, "NoPKCE", sdkOrigin)
+		p, err := l.App.Store.GetProject(context.Background(), c.ProjectID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.App.Service.SetSDKPKCERequired(context.Background(), p, false); err != nil {
+			t.Fatal(err)
+		}
+		if r := c.OK(t, http.MethodGet, "/projects/bootstrap/"+c.PublicToken, nil); r.Data("pkce_required_for_email_magic_links") != false {
+			t.Fatalf("bootstrap: %s", r.Raw)
+		}
+		addr := sdkEmail("nopkce")
+		m := l.Mail.Next(t, addr, func() {
+			c.OK(t, http.MethodPost, "/magic_links/email/login_or_create", map[string]any{"email": addr})
+		})
+		other := c // another browser: no verifier
+		if r := other.OK(t, http.MethodPost, "/magic_links/authenticate", map[string]any{"token": latchtest.LinkToken(t, m), "session_duration_minutes": 60}); r.DataStr("session_token") == "" {
+			t.Fatalf("login: %s", r.Raw)
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -76,6 +77,8 @@ type Options struct {
 	SearchTimeout time.Duration
 	// MaxConnections caps the API listener's connections (0 = no cap).
 	MaxConnections int
+	// TrustedProxies (app.Config.TrustedProxies).
+	TrustedProxies []netip.Prefix
 }
 
 // Latch is one running node.
@@ -110,7 +113,7 @@ func Start(t testing.TB, o Options) *Latch {
 	}
 	l := &Latch{Clock: o.Clock, Database: o.Database, MasterKey: o.MasterKey, Logs: &LockedBuffer{}}
 	cfg := app.Config{
-		Database: o.Database, MasterKey: o.MasterKey, Now: o.Clock.Now, SearchTimeout: o.SearchTimeout, MaxConnections: o.MaxConnections,
+		Database: o.Database, MasterKey: o.MasterKey, Now: o.Clock.Now, SearchTimeout: o.SearchTimeout, MaxConnections: o.MaxConnections, TrustedProxies: o.TrustedProxies,
 		Logger: slog.New(slog.NewTextHandler(l.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if !o.NoDelivery {

@@ -29,6 +29,15 @@ var sdkBehaviours = []behaviour{
 		if _, err := s.EnsurePublicToken(ctx(), q.ID, tok, t0); err == nil {
 			t.Fatal("two projects share a public token")
 		}
+		// PKCE for its magic links: on until turned off.
+		on, err := s.SDKPKCERequired(ctx(), p.ID)
+		must(t, err)
+		equal(t, "pkce by default", on, true)
+		must(t, s.SetSDKPKCERequired(ctx(), p.ID, false))
+		on, err = s.SDKPKCERequired(ctx(), p.ID)
+		must(t, err)
+		equal(t, "pkce turned off", on, false)
+		mustBe(t, s.SetSDKPKCERequired(ctx(), q.ID, false), store.ErrNotFound)
 		must(t, s.DeleteProject(ctx(), p.ID))
 		_, err = s.ProjectIDByPublicToken(ctx(), tok)
 		mustBe(t, err, store.ErrNotFound)
