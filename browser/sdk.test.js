@@ -152,6 +152,20 @@ describe('the headless client', () => {
     assert.ok(result.ok, JSON.stringify(result));
   });
 
+  it('with PKCE turned off for the project (latch project sdk-settings --pkce-required false) the SDK sends no challenge and the link works in any browser', async () => {
+    const page = await open('/c/headless');
+    const email = newEmail('nopkce');
+    await sdk(page, (c, a) => c.magicLinks.email.loginOrCreate(a.email, { login_magic_link_url: `${a.origin}/c/authenticate`, signup_magic_link_url: `${a.origin}/c/authenticate` }), { email, origin: h.site.origin });
+    const boot = await page.evaluate(() => JSON.parse(Object.entries(localStorage).find(([k]) => k.includes('bootstrap'))?.[1] || 'null'));
+    assert.equal(boot?.pkceRequiredForEmailMagicLinks, false, JSON.stringify(boot));
+    const link = linkIn((await h.latch.mail.waitFor(email)).text);
+    const other = await h.newPage();
+    await other.goto(link);
+    const result = await other.evaluate(() => window.authResult);
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.ok(await poll(() => h.sessionCookie(other), 'the stytch_session cookie'));
+  });
+
   it('logs in with an SMS passcode from the Twilio double, then refresh, user, revoke', async () => {
     const page = await open('/headless');
     const phone = newPhone();

@@ -35,6 +35,10 @@ export async function startHarness() {
   // (each project has its own per-IP send limit): the site's /b/ pages.
   const projectB = await latch.createProject('Browser suite B', [`${site.origin}/b/authenticate`], ['--sdk-origin', site.origin]);
   site.setPublicToken(projectB.public_token, 'b');
+  // A third whose SDK magic links need no PKCE (latch project sdk-settings): /c/.
+  const projectC = await latch.createProject('Browser suite C', [`${site.origin}/c/authenticate`], ['--sdk-origin', site.origin]);
+  await latch.cli('project', 'sdk-settings', '--database', latch.database, '--project', projectC.project_id, '--pkce-required', 'false');
+  site.setPublicToken(projectC.public_token, 'c');
   const port = new URL(latch.url).port;
   const browser = await launchChromium([
     `--host-resolver-rules=MAP ${apiHost}:443 127.0.0.1:${port}`,
@@ -70,7 +74,7 @@ export async function startHarness() {
   const basic = (user, pass) => 'Basic ' + Buffer.from(`${user}:${pass}`).toString('base64');
 
   const h = {
-    dir, tls, latch, site, project, projectB, browser, request,
+    dir, tls, latch, site, project, projectB, projectC, browser, request,
     /** The backend API, as the app's server calls it (project id and secret; p defaults to the first project). */
     backend(method, path, body, p = project) {
       return request(method, path, { body, headers: { Authorization: basic(p.project_id, p.secret) } });

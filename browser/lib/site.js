@@ -7,8 +7,8 @@
 //   /authenticate  the magic links' redirect page: authenticateByUrl
 //   /login?flow=…  the prebuilt login UI (mountLogin): eml, otp-email, otp-sms
 //
-// The same pages under /b/ use a second project's public token (each
-// project has its own per-IP send limit, and the suite sends many).
+// The same pages under /b/ and /c/ use other projects' public tokens (each
+// project has its own per-IP send limit and settings).
 //
 // One server answers on http://localhost:PORT (the authorized origin) and
 // on http://127.0.0.1:PORT, a different origin, which the project does not
@@ -50,12 +50,12 @@ const flows = {
  * exists (its authorized origin names this site's port).
  */
 export async function startSite({ apiHost }) {
-  const publicTokens = { '': '', b: '' };
+  const publicTokens = { '': '', b: '', c: '' };
   const sdk = await readFile(sdkPath);
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://site');
     const origin = `http://${req.headers.host}`;
-    const m = /^\/(b)(\/.*)$/.exec(url.pathname);
+    const m = /^\/(b|c)(\/.*)$/.exec(url.pathname);
     const publicToken = publicTokens[m ? m[1] : ''];
     const path = m ? m[2] : url.pathname;
     const page = (body) => {
@@ -112,7 +112,7 @@ stytch.mountLogin(props).render(props);
     port,
     origin: `http://localhost:${port}`,
     otherOrigin: `http://127.0.0.1:${port}`,
-    /** Sets the public token of the pages (prefix '' or 'b'). */
+    /** Sets the public token of the pages (prefix '', 'b' or 'c'). */
     setPublicToken(t, prefix = '') {
       publicTokens[prefix] = t;
     },
