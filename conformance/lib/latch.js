@@ -103,8 +103,6 @@ export async function startLatch(opts = {}) {
     sms,
     requests,
     logTail,
-    /** The flags naming this run's database and master key. */
-    common,
     /** Runs `latch ARGS…` in the run's directory; returns its stdout. */
     cli,
     /** Creates a test project; redirectURLs [] leaves it without any; extra: more flags (--sdk-origin …). */
