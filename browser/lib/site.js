@@ -49,7 +49,13 @@ const flows = {
  * Latch's TLS port). The project's public token is set once the project
  * exists (its authorized origin names this site's port).
  */
-export async function startSite({ apiHost }) {
+export async function startSite({ apiHost, clientOptions }) {
+  // The SDK's client options: customBaseUrl (the documented way) and the
+  // phone field's helper page on Latch, unless the caller gives others.
+  const options = clientOptions || {
+    customBaseUrl: `https://${apiHost}`,
+    endpoints: { clientsideServicesIframeURL: `https://${apiHost}/sdk/v1/clientside-services/index.html` },
+  };
   const publicTokens = { '': '', b: '', c: '' };
   const sdk = await readFile(sdkPath);
   const server = http.createServer((req, res) => {
@@ -69,10 +75,7 @@ export async function startSite({ apiHost }) {
 <script>
 window.pageErrors = [];
 window.addEventListener('error', (e) => window.pageErrors.push(String(e.message)));
-window.client = new stytch.StytchClient(${JSON.stringify(publicToken)}, {
-  customBaseUrl: ${JSON.stringify(`https://${apiHost}`)},
-  endpoints: { clientsideServicesIframeURL: ${JSON.stringify(`https://${apiHost}/sdk/v1/clientside-services/index.html`)} },
-});
+window.client = new stytch.StytchClient(${JSON.stringify(publicToken)}, ${JSON.stringify(options)});
 </script>`;
     switch (path) {
       case '/stytch.js':
