@@ -22,7 +22,11 @@ export const twilioConfig = {
   whatsappFrom: '+14155238886',
 };
 
-export async function startLatch() {
+/**
+ * opts.tls = {cert, key} (PEM file paths) serves HTTPS (`serve --tls-cert
+ * --tls-key`), as the browser suite needs; opts.serveArgs adds flags.
+ */
+export async function startLatch(opts = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'latch-conformance-'));
   const bin = join(dir, 'latch');
   const routesBin = join(dir, 'routes');
@@ -46,6 +50,8 @@ export async function startLatch() {
     '--twilio-url', sms.url, '--twilio-account-sid', twilioConfig.accountSID,
     '--twilio-auth-token', twilioConfig.authToken,
     '--twilio-from', twilioConfig.smsFrom, '--twilio-whatsapp-from', twilioConfig.whatsappFrom,
+    ...(opts.tls ? ['--tls-cert', opts.tls.cert, '--tls-key', opts.tls.key] : []),
+    ...(opts.serveArgs || []),
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
 
   // The server logs one JSON line per request, naming the router pattern
@@ -83,7 +89,7 @@ export async function startLatch() {
     if (exited) throw new Error(`latch serve exited (${JSON.stringify(exited)}):\n${logTail.join('\n')}`);
     return addr;
   }, 'latch serve to listen', 20000);
-  const url = `http://${addr}`;
+  const url = `${opts.tls ? 'https' : 'http'}://${addr}`;
 
   const cli = async (...args) => (await run(bin, args, { cwd: dir })).stdout;
 
@@ -97,9 +103,11 @@ export async function startLatch() {
     sms,
     requests,
     logTail,
-    /** Creates a test project; redirectURLs [] leaves it without any. */
-    async createProject(name, redirectURLs = ['https://app.example/authenticate']) {
-      const args = ['project', 'create', ...common, '--name', name, '--json'];
+    /** Runs `latch ARGS…` in the run's directory; returns its stdout. */
+    cli,
+    /** Creates a test project; redirectURLs [] leaves it without any; extra: more flags (--sdk-origin …). */
+    async createProject(name, redirectURLs = ['https://app.example/authenticate'], extra = []) {
+      const args = ['project', 'create', ...common, '--name', name, '--json', ...extra];
       for (const u of redirectURLs) args.push('--redirect-url', u);
       return JSON.parse(await cli(...args));
     },
