@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -216,6 +217,10 @@ func cleanURL(u *url.URL) bool {
 	return true
 }
 
+// quotedInput is a piece of the request that a JSON parser's message
+// quotes between backquotes.
+var quotedInput = regexp.MustCompile("`[^`]*`")
+
 func decodeErr(err error) error {
 	var se *jsontext.SyntacticError
 	var te *jsonv2.SemanticError
@@ -223,7 +228,9 @@ func decodeErr(err error) error {
 	case errors.As(err, &se) && errors.Is(se.Err, jsontext.ErrDuplicateName):
 		return auth.ErrBadRequest.With("The member %s appears twice in the request body.", pointer(se.JSONPointer))
 	case errors.As(err, &se):
-		return auth.ErrBadRequest.With("Malformed JSON at byte %d: %s.", se.ByteOffset, se.Err)
+		// The parser quotes the bytes around a bad escape (`\ud800word-t`):
+		// they may be part of a password, so the quote is left out.
+		return auth.ErrBadRequest.With("Malformed JSON at byte %d: %s.", se.ByteOffset, quotedInput.ReplaceAllString(se.Err.Error(), "here"))
 	case errors.As(err, &te):
 		if te.JSONPointer == "" {
 			return auth.ErrBadRequest.With("The request body must be a JSON object.")

@@ -251,6 +251,13 @@ func TestMalformedJSONIsABadRequest(t *testing.T) {
 		if fndTotal(t, fndSearch(t, p, nil)) != 1 {
 			t.Fatal("a malformed request created a user")
 		}
+		// A bad escape inside a password: the message says where, and
+		// quotes none of it.
+		r := p.Do(t, "POST", "/v1/passwords/authenticate", `{"email":"a@example.com","password":"MySecretPass\ud800word-that-is-private"}`)
+		fndCheckError(t, r, 400, "bad_request")
+		if strings.Contains(r.Str("error_message"), "word") {
+			t.Fatalf("the message quotes the password: %s", r.Str("error_message"))
+		}
 	})
 }
 
