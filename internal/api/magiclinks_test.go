@@ -456,6 +456,14 @@ func TestMagicLinkPKCE(t *testing.T) {
 		_, _, tok = mlSend(t, l, p, "/v1/magic_links/email/send", map[string]any{"email": "fox@example.com", "code_challenge": challenge})
 		p.Fail(t, http.MethodPost, "/v1/magic_links/authenticate", map[string]any{"token": tok}, http.StatusBadRequest, "pkce_expected_code_verifier")
 		p.OK(t, http.MethodPost, "/v1/magic_links/authenticate", map[string]any{"token": tok, "code_verifier": verifier})
+
+		// A challenge no verifier could match is refused at the send, on
+		// every route that takes one: nothing is sent.
+		for _, bad := range []string{"short", challenge + "A", challenge[:42] + "!", verifier} {
+			for _, path := range []string{"/v1/magic_links/email/login_or_create", "/v1/magic_links/email/send", "/v1/passwords/email/reset/start"} {
+				p.Fail(t, http.MethodPost, path, map[string]any{"email": "fox@example.com", "code_challenge": bad}, http.StatusBadRequest, "bad_request")
+			}
+		}
 	})
 }
 

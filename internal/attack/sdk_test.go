@@ -100,7 +100,7 @@ func Test14SDKRedirectsHeldToTheAllowList(t *testing.T) {
 		for _, u := range []string{"https://evil.example/authenticate", "https://app.example@evil.example/authenticate", "https://app.example.evil.example/authenticate", "http://app.example/authenticate"} {
 			for _, field := range []string{"login_magic_link_url", "signup_magic_link_url"} {
 				refused(t, field+" "+u, sdkDo(t, c, http.MethodPost, "/magic_links/email/login_or_create",
-					map[string]any{"email": addr, "code_challenge": "x", field: u}), 400, "no_match_for_provided_magic_link_url")
+					map[string]any{"email": addr, "code_challenge": strings.Repeat("x", 43), field: u}), 400, "no_match_for_provided_magic_link_url")
 			}
 		}
 		if n := outboxTo(t, l, addr); n != 0 {

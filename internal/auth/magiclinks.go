@@ -77,8 +77,8 @@ func (r EmailLinkRequest) validate() error {
 	if !slices.Contains(emailLocales, r.Locale) {
 		return ErrInvalidLocale
 	}
-	if r.CodeChallenge != "" && len(r.CodeChallenge) > 128 {
-		return ErrBadRequest.With("code_challenge is too long.")
+	if err := checkCodeChallenge(r.CodeChallenge); err != nil {
+		return err
 	}
 	return checkTemplates(r.LoginTemplateID, r.SignupTemplateID)
 }
@@ -506,6 +506,19 @@ func (s *Service) AuthenticateMagicLink(ctx context.Context, p store.Project, r 
 
 // checkPKCE requires base64url(SHA-256(verifier)) == challenge when the
 // link was sent with a challenge. Only S256 exists.
+// checkCodeChallenge refuses a PKCE code_challenge that no verifier could
+// match: it is the unpadded base64url SHA-256 of the code_verifier (S256,
+// RFC 7636 §4.2), 43 characters. "" is no PKCE.
+func checkCodeChallenge(c string) error {
+	if c == "" {
+		return nil
+	}
+	if b, err := base64.RawURLEncoding.DecodeString(c); err != nil || len(b) != sha256.Size {
+		return ErrBadRequest.With("code_challenge must be the unpadded base64url SHA-256 of the code_verifier (43 characters, RFC 7636 S256).")
+	}
+	return nil
+}
+
 func checkPKCE(challenge, verifier string) error {
 	switch {
 	case challenge == "" && verifier == "":

@@ -298,8 +298,8 @@ func (s *Service) StartPasswordReset(ctx context.Context, p store.Project, r Res
 	if !slices.Contains(emailLocales, r.Locale) {
 		return LinkSent{}, ErrInvalidLocale
 	}
-	if len(r.CodeChallenge) > 128 {
-		return LinkSent{}, ErrBadRequest.With("code_challenge is too long.")
+	if err := checkCodeChallenge(r.CodeChallenge); err != nil {
+		return LinkSent{}, err
 	}
 	if err := checkTemplates(r.ResetPasswordTemplateID); err != nil {
 		return LinkSent{}, err
