@@ -61,7 +61,7 @@ func emptyAfter(t *testing.T, dir string, what string) {
 func TestEveryCommandShowsItsOwnFlagsOnceWithHelp(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	flagName := regexp.MustCompile(`(?m)^  --([a-z-]+)   \$`)
+	flagName := regexp.MustCompile(`(?m)^  --([a-z-]+)(?:   \$|$)`)
 	for i, c := range leafCommands {
 		name := strings.Join(c.args, " ")
 		helps := []string{"--help"}
@@ -173,8 +173,8 @@ func TestWrongUsageExitsTwoWithOneLine(t *testing.T) {
 	wrongUsage(t, dir, "--now and --lead contradict each other", "keys", "rotate", "--project", "p", "--now", "--lead", "1m")
 	wrongUsage(t, dir, "--grace must be positive", "keys", "rotate", "--project", "p", "--grace", "0")
 	wrongUsage(t, dir, "--limit must be 1 or more", "outbox", "--limit", "-1")
-	if r := latch(t, dir, []string{"LATCH_LIMIT=many"}, "outbox"); r.code != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "$LATCH_LIMIT") {
-		t.Fatalf("a malformed LATCH_LIMIT: exit %d %q", r.code, r.stderr)
+	if r := latch(t, dir, []string{"LATCH_MAX_CONNECTIONS=many"}, "serve"); r.code != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "$LATCH_MAX_CONNECTIONS") {
+		t.Fatalf("a malformed LATCH_MAX_CONNECTIONS: exit %d %q", r.code, r.stderr)
 	}
 	emptyAfter(t, dir, "wrong usage")
 }

@@ -17,8 +17,9 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
-// command is one subcommand: its flags, each also read from an
-// environment variable LATCH_<FLAG> (dashes become underscores).
+// command is one subcommand: its flags, those of the deployment (envFlags)
+// also read from an environment variable LATCH_<FLAG> (dashes become
+// underscores).
 type command struct {
 	fs        *flag.FlagSet
 	name      string
@@ -44,6 +45,20 @@ func newCommand(stdout io.Writer, name, args, doc string) *command {
 // require makes flags mandatory: parse refuses the command without them.
 func (c *command) require(names ...string) { c.required = append(c.required, names...) }
 
+// envFlags are the flags that describe the deployment (where the database
+// and keys are, how to reach the transports, how to listen): the same for
+// every command of one installation, so they may come from the
+// environment. A flag that chooses what one command does (--name, --to,
+// --project, --json, --now…) never does: a stray LATCH_NAME must not
+// rename a project.
+var envFlags = map[string]bool{
+	"addr": true, "database": true, "master-key": true, "master-key-file": true,
+	"smtp": true, "email-from": true, "twilio-url": true, "twilio-account-sid": true, "twilio-auth-token": true,
+	"twilio-from": true, "twilio-whatsapp-from": true, "log-format": true, "max-connections": true,
+	"metrics-addr": true, "tls-cert": true, "tls-key": true, "trusted-proxies": true,
+	"breached-passwords-dir": true, "console-addr": true, "console-url": true,
+}
+
 func envName(flagName string) string {
 	return "LATCH_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
@@ -61,7 +76,7 @@ func (c *command) usage(out io.Writer) {
 	first := true
 	c.fs.VisitAll(func(f *flag.Flag) {
 		if first {
-			fmt.Fprint(out, "\nFlags (each also read from the environment variable shown):\n")
+			fmt.Fprint(out, "\nFlags (those with a $LATCH_… variable are also read from it):\n")
 			first = false
 		}
 		def := ""
@@ -72,7 +87,11 @@ func (c *command) usage(out io.Writer) {
 		if c.isRequired(f.Name) {
 			req = " (required)"
 		}
-		fmt.Fprintf(out, "  --%s   $%s\n      %s%s%s\n", f.Name, envName(f.Name), f.Usage, def, req)
+		env := ""
+		if envFlags[f.Name] {
+			env = "   $" + envName(f.Name)
+		}
+		fmt.Fprintf(out, "  --%s%s\n      %s%s%s\n", f.Name, env, f.Usage, def, req)
 	})
 }
 
@@ -94,6 +113,9 @@ func (c *command) seeHelp() string { return fmt.Sprintf("(see 'latch %s --help')
 func (c *command) parse(args []string) error {
 	var err error
 	c.fs.VisitAll(func(f *flag.Flag) {
+		if !envFlags[f.Name] {
+			return
+		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok && err == nil {
 			if _, isList := f.Value.(*listFlag); isList {
 				for _, item := range strings.Split(v, ",") {

@@ -723,7 +723,7 @@ func TestOutboxShowsTheMessagesAServerQueued(t *testing.T) {
 func TestHelpExplainsEveryFlagAndItsEnvironmentVariable(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	flagLine := regexp.MustCompile(`(?m)^\s+--([a-z-]+)\s+\$(LATCH_[A-Z_]+)\n\s+(\S.*)$`)
+	flagLine := regexp.MustCompile(`(?m)^  --([a-z-]+)(?:   \$(LATCH_[A-Z_]+))?\n\s+(\S.*)$`)
 	for _, c := range []struct {
 		args  []string
 		flags []string
@@ -745,7 +745,11 @@ func TestHelpExplainsEveryFlagAndItsEnvironmentVariable(t *testing.T) {
 		}
 		seen := map[string]bool{}
 		for _, m := range flagLine.FindAllStringSubmatch(help, -1) {
-			want := "LATCH_" + strings.ToUpper(strings.ReplaceAll(m[1], "-", "_"))
+			// The deployment's flags name their variable; the others none.
+			want := ""
+			if envFlags[m[1]] {
+				want = "LATCH_" + strings.ToUpper(strings.ReplaceAll(m[1], "-", "_"))
+			}
 			if m[2] != want {
 				t.Fatalf("--%s is documented with $%s, want $%s", m[1], m[2], want)
 			}
@@ -784,35 +788,39 @@ func TestHelpExplainsEveryFlagAndItsEnvironmentVariable(t *testing.T) {
 	}
 }
 
-func TestEveryFlagCanComeFromTheEnvironment(t *testing.T) {
+// The deployment's flags (database, keys, transports, listeners) come from
+// the environment as well; a flag that says what one command does does not:
+// a stray LATCH_NAME must not rename a project.
+func TestDeploymentFlagsComeFromTheEnvironmentAndCommandChoicesDoNot(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	db := "sqlite:" + filepath.Join(dir, "latch.db")
-	env := []string{"LATCH_DATABASE=" + db, "LATCH_NAME=From Env", "LATCH_LIVE=true", "LATCH_JSON=1",
-		"LATCH_REDIRECT_URL=https://a.example/one, https://b.example/two"}
-	r := mustLatch(t, dir, env, "project", "create")
-	if !liveCreateJSON.MatchString(r.stdout) {
-		t.Fatalf("LATCH_LIVE and LATCH_JSON: %q", r.stdout)
+	stray := []string{"LATCH_NAME=Oops", "LATCH_LIVE=true", "LATCH_JSON=0", "LATCH_REDIRECT_URL=https://stray.example/"}
+	r := mustLatch(t, dir, append([]string{"LATCH_DATABASE=" + db}, stray...), "project", "create", "--name", "Acme", "--json")
+	if !testCreateJSON.MatchString(r.stdout) {
+		t.Fatalf("LATCH_LIVE or LATCH_JSON was read: %q", r.stdout)
 	}
 	var m map[string]string
 	json.Unmarshal([]byte(r.stdout), &m)
 	got := listProjects(t, dir, []string{"LATCH_DATABASE=" + db})[m["project_id"]]
-	if got.Name != "From Env" || !got.Live || strings.Join(got.RedirectURLs, " ") != "https://a.example/one https://b.example/two" {
-		t.Fatalf("from the environment: %+v", got)
+	if got.Name != "Acme" || got.Live || strings.Contains(strings.Join(got.RedirectURLs, " "), "stray") {
+		t.Fatalf("a command choice came from the environment: %+v", got)
 	}
-	// The command line wins over the environment.
-	r = mustLatch(t, dir, env, "project", "create", "--name", "From Flag", "--live=false")
-	if !testCreateJSON.MatchString(r.stdout) {
-		t.Fatalf("--live=false over LATCH_LIVE=true: %q", r.stdout)
+	// `project settings` with only --project shows the settings: LATCH_NAME
+	// does not rename the project.
+	mustLatch(t, dir, append([]string{"LATCH_DATABASE=" + db}, stray...), "project", "settings", "--project", m["project_id"])
+	if got := listProjects(t, dir, []string{"LATCH_DATABASE=" + db})[m["project_id"]]; got.Name != "Acme" {
+		t.Fatalf("LATCH_NAME renamed the project: %+v", got)
 	}
-	json.Unmarshal([]byte(r.stdout), &m)
-	if got := listProjects(t, dir, []string{"LATCH_DATABASE=" + db})[m["project_id"]]; got.Name != "From Flag" {
-		t.Fatalf("--name over LATCH_NAME: %+v", got)
+	// --help names the variables of the deployment's flags only.
+	h := mustLatch(t, dir, nil, "project", "create", "--help").stdout
+	if !strings.Contains(h, "$LATCH_DATABASE") || strings.Contains(h, "$LATCH_NAME") {
+		t.Fatalf("project create --help:\n%s", h)
 	}
 	// A malformed value names its variable.
-	bad := latch(t, dir, []string{"LATCH_DATABASE=" + db, "LATCH_LIVE=maybe"}, "project", "create")
-	if bad.code == 0 || !strings.Contains(bad.stderr, "LATCH_LIVE") {
-		t.Fatalf("LATCH_LIVE=maybe: exit %d %q", bad.code, bad.stderr)
+	bad := latch(t, dir, []string{"LATCH_DATABASE=" + db, "LATCH_MAX_CONNECTIONS=many"}, "serve", "--addr", "127.0.0.1:0")
+	if bad.code != 2 || !strings.Contains(bad.stderr, "LATCH_MAX_CONNECTIONS") {
+		t.Fatalf("LATCH_MAX_CONNECTIONS=many: exit %d %q", bad.code, bad.stderr)
 	}
 }
 
