@@ -362,8 +362,8 @@ For the README's curl walk-through, paste:
 
   export P=%s S=%s
 
-Try it (the project's JWKS; the walk-through then creates its first user):
-  curl -u "$P:$S" %s/v1/sessions/jwks/$P
+Try it (the project's JWKS, public: apps verify session JWTs with it):
+  curl %s/v1/sessions/jwks/$P
 
 Magic links go to http://localhost:3000/authenticate by default ('latch project redirect-urls --help').
 
