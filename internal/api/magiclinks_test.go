@@ -439,6 +439,10 @@ func TestMagicLinkPKCE(t *testing.T) {
 		_, _, tok := mlSend(t, l, p, "/v1/magic_links/email/login_or_create", map[string]any{"email": "fox@example.com", "code_challenge": challenge})
 
 		p.Fail(t, http.MethodPost, "/v1/magic_links/authenticate", map[string]any{"token": tok}, http.StatusBadRequest, "pkce_expected_code_verifier")
+		// The token as the link carries it (URL-encoded): not found, with a hint.
+		if r := p.Fail(t, http.MethodPost, "/v1/magic_links/authenticate", map[string]any{"token": url.QueryEscape(tok + "="), "code_verifier": verifier}, http.StatusNotFound, "magic_link_not_found"); !strings.Contains(r.Str("error_message"), "%3D is =") {
+			t.Fatalf("no hint about the encoding: %s", r.Raw)
+		}
 		p.Fail(t, http.MethodPost, "/v1/magic_links/authenticate", map[string]any{"token": tok, "code_verifier": verifier + "0"}, http.StatusBadRequest, "pkce_mismatch")
 		p.Fail(t, http.MethodPost, "/v1/magic_links/authenticate", map[string]any{"token": tok, "code_verifier": challenge}, http.StatusBadRequest, "pkce_mismatch")
 		r := p.OK(t, http.MethodPost, "/v1/magic_links/authenticate", map[string]any{"token": tok, "code_verifier": verifier, "session_duration_minutes": 60})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/latch-auth/latch/internal/deliver"
@@ -434,6 +435,9 @@ func (s *Service) AuthenticateMagicLink(ctx context.Context, p store.Project, r 
 		case sandboxLinkOK:
 			return s.sandboxLogin(ctx, p, r.SessionOptions, "magic_link", sandboxEmailID)
 		}
+	}
+	if strings.Contains(r.Token, "%") { // no token has one: it was pasted from the link as is
+		return LoginResult{}, ErrMagicLinkNotFound.With("Magic link could not be found. The token looks URL-encoded, as it is in the link: send it decoded (%%3D is =).")
 	}
 	var res LoginResult
 	var sess *store.Session
