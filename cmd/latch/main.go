@@ -829,9 +829,10 @@ func projectSettings(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("project %q: %w", *id, err)
 	}
+	appliedRecipient, appliedProject := auth.SendLimitsOf(p) // what applies, defaults included
 	return json.NewEncoder(stdout).Encode(map[string]any{
 		"project_id": p.ID, "name": p.Name, "lock_threshold": p.LockThreshold, "lock_ttl": p.LockTTL.String(),
-		"recipient_sends_per_minute": p.RecipientSendsPerMinute, "project_sends_per_minute": p.ProjectSendsPerMinute,
+		"recipient_sends_per_minute": appliedRecipient, "project_sends_per_minute": appliedProject,
 		"password_policy": auth.PasswordPolicyOf(p), "luds_min_length": auth.LUDSMinLengthOf(p), "luds_complexity": auth.LUDSComplexityOf(p),
 	})
 }

@@ -904,7 +904,7 @@ func TestProjectSettingsChangeTheSendLimitOfARunningServer(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("settings output %q: %v", r.stdout, err)
 	}
-	if got["recipient_sends_per_minute"] != float64(2) || got["lock_threshold"] != float64(3) || got["project_sends_per_minute"] != float64(0) {
+	if got["recipient_sends_per_minute"] != float64(2) || got["lock_threshold"] != float64(3) || got["project_sends_per_minute"] != float64(100000) { // unset: the default, as applied
 		t.Fatalf("settings: %v", got)
 	}
 	// This server has not read the project since it started (nothing

@@ -60,6 +60,20 @@ const (
 	defaultProjectPerMin   = 100000
 )
 
+// SendLimitsOf is the project's send limits per minute, per recipient and
+// for the whole project: its settings, or the defaults (5 and 100,000)
+// where they are unset (0).
+func SendLimitsOf(p store.Project) (recipient, project int) {
+	recipient, project = defaultRecipientPerMin, defaultProjectPerMin
+	if p.RecipientSendsPerMinute > 0 {
+		recipient = p.RecipientSendsPerMinute
+	}
+	if p.ProjectSendsPerMinute > 0 {
+		project = p.ProjectSendsPerMinute
+	}
+	return recipient, project
+}
+
 // limitSend counts one message to recipient and refuses it past a limit.
 func (s *Service) limitSend(ctx context.Context, p store.Project, recipient string) error {
 	window := s.Now().Truncate(sendWindow)
@@ -67,13 +81,7 @@ func (s *Service) limitSend(ctx context.Context, p store.Project, recipient stri
 	if err != nil {
 		return storeErr(err, "count send")
 	}
-	recipientLimit, projectLimit := defaultRecipientPerMin, defaultProjectPerMin
-	if p.RecipientSendsPerMinute > 0 {
-		recipientLimit = p.RecipientSendsPerMinute
-	}
-	if p.ProjectSendsPerMinute > 0 {
-		projectLimit = p.ProjectSendsPerMinute
-	}
+	recipientLimit, projectLimit := SendLimitsOf(p)
 	if n > recipientLimit {
 		return ErrTooManyRequests.With("Too many messages to this recipient; try again in a minute.")
 	}
