@@ -8,6 +8,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"html"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/latchtest"
 	"github.com/latch-auth/latch/internal/store"
 )
@@ -123,5 +125,76 @@ func TestACheapMigratedHashCostsAnArgon2idLikeAnUnknownAddress(t *testing.T) {
 				t.Errorf("%s: a wrong password cost %d Argon2id computations, want 1 as an unknown address's", name, n)
 			}
 		}
+	})
+}
+
+// pwResetToken starts a password reset for email and returns the link's token.
+func pwResetToken(t *testing.T, l *latchtest.Latch, p latchtest.Project, email string) string {
+	t.Helper()
+	l.Clock.Advance(time.Minute) // past the per-recipient send limit's window
+	m := l.Mail.Next(t, email, func() {
+		p.OK(t, http.MethodPost, "/v1/passwords/email/reset/start", map[string]any{"email": email, "reset_password_redirect_url": latchtest.DefaultRedirect})
+	})
+	_, u := mlLinkIn(t, html.UnescapeString(m.Text))
+	return u.Query().Get("token")
+}
+
+func TestAnUnusedResetLinkStopsWorkingOnceThePasswordChanges(t *testing.T) {
+	fndOnEveryBackend(t, func(t *testing.T, l *latchtest.Latch) {
+		p := l.NewProject(t, "pw-links")
+		email := fndEmail("links")
+		c := pwCreate(t, p, email, pwStrong)
+		stale := func(what, token string) {
+			t.Helper()
+			p.Fail(t, http.MethodPost, "/v1/passwords/email/reset", map[string]any{"token": token, "password": "Another-unused-link-sets-this-9"}, http.StatusUnauthorized, "unable_to_auth_magic_link")
+			p.Fail(t, http.MethodPost, "/v1/passwords/authenticate", map[string]any{"email": email, "password": "Another-unused-link-sets-this-9"}, http.StatusUnauthorized, "unauthorized_credentials")
+		}
+
+		// Two links; one redeemed: the other is dead.
+		first, second := pwResetToken(t, l, p, email), pwResetToken(t, l, p, email)
+		p.OK(t, http.MethodPost, "/v1/passwords/email/reset", map[string]any{"token": first, "password": pwStrong2})
+		stale("after a reset by email", second)
+
+		// A reset by the existing password.
+		link := pwResetToken(t, l, p, email)
+		p.OK(t, http.MethodPost, "/v1/passwords/existing_password/reset", map[string]any{"email": email, "existing_password": pwStrong2, "new_password": pwStrong})
+		stale("after existing_password/reset", link)
+
+		// A reset by session.
+		link = pwResetToken(t, l, p, email)
+		s := p.OK(t, http.MethodPost, "/v1/passwords/authenticate", map[string]any{"email": email, "password": pwStrong, "session_duration_minutes": 60})
+		p.OK(t, http.MethodPost, "/v1/passwords/session/reset", map[string]any{"password": pwStrong2, "session_token": s.Str("session_token")})
+		stale("after session/reset", link)
+
+		// A migrate.
+		link = pwResetToken(t, l, p, email)
+		md := md5.Sum([]byte(pwStrong))
+		p.OK(t, http.MethodPost, "/v1/passwords/migrate", map[string]any{"email": email, "hash_type": "md_5", "hash": hex.EncodeToString(md[:])})
+		stale("after a migrate", link)
+
+		// A delete.
+		link = pwResetToken(t, l, p, email)
+		u := mlUser(t, p, c.Str("user_id"))
+		p.OK(t, http.MethodDelete, "/v1/users/passwords/"+u.Str("password.password_id"), nil)
+		p.Fail(t, http.MethodPost, "/v1/passwords/email/reset", map[string]any{"token": link, "password": "Another-unused-link-sets-this-9"}, http.StatusUnauthorized, "unable_to_auth_magic_link")
+
+		// A link started after the change works.
+		p.OK(t, http.MethodPost, "/v1/passwords/email/reset", map[string]any{"token": pwResetToken(t, l, p, email), "password": pwStrong})
+	})
+}
+
+func TestALockedUserCannotResetThePasswordBySession(t *testing.T) {
+	fndOnEveryBackend(t, func(t *testing.T, l *latchtest.Latch) {
+		p := l.NewProject(t, "pw-locked-reset")
+		pwLockAt(t, l, p, 3)
+		email := fndEmail("locked")
+		c := pwCreate(t, p, email, pwStrong)
+		for range 3 {
+			p.Fail(t, http.MethodPost, "/v1/passwords/authenticate", map[string]any{"email": email, "password": pwStrong2}, http.StatusUnauthorized, "unauthorized_credentials")
+		}
+		p.Fail(t, http.MethodPost, "/v1/passwords/session/reset", map[string]any{"password": pwStrong2, "session_token": c.Str("session_token")}, http.StatusTooManyRequests, "user_lock_limit_reached")
+		p.Fail(t, http.MethodPost, "/v1/passwords/email/reset", map[string]any{"token": pwResetToken(t, l, p, email), "password": pwStrong2}, http.StatusTooManyRequests, "user_lock_limit_reached")
+		l.Clock.Advance(auth.DefaultLockTTL)
+		p.OK(t, http.MethodPost, "/v1/passwords/authenticate", map[string]any{"email": email, "password": pwStrong})
 	})
 }

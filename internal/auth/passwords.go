@@ -271,6 +271,14 @@ func (s *Service) passwordLogin(ctx context.Context, p store.Project, userID str
 	return s.result(ctx, p, userID, sess, token)
 }
 
+// passwordChanged runs in the transaction of every change of a user's
+// password (a reset of any kind, a migrate, a delete): every reset link
+// of the user still outstanding stops working, so a link sent for the old
+// password cannot set another one afterwards.
+func passwordChanged(ctx context.Context, tx store.Store, projectID, userID string, now time.Time) error {
+	return tx.RevokeMagicLinks(ctx, projectID, userID, store.MagicLinkResetPassword, now)
+}
+
 // ResetStartRequest is POST /v1/passwords/email/reset/start.
 type ResetStartRequest struct {
 	Email                          string      `json:"email"`
@@ -422,6 +430,9 @@ func (s *Service) ResetPasswordByEmail(ctx context.Context, p store.Project, r E
 		if _, err := tx.SetPassword(ctx, store.Password{ID: secret.ID("password", p.Live), ProjectID: p.ID, UserID: u.ID, Hash: hash, CreatedAt: now, UpdatedAt: now}); err != nil {
 			return err
 		}
+		if err := passwordChanged(ctx, tx, p.ID, u.ID, now); err != nil {
+			return err
+		}
 		if err := s.succeed(ctx, tx, u); err != nil {
 			return err
 		}
@@ -472,7 +483,10 @@ func (s *Service) ResetExistingPassword(ctx context.Context, p store.Project, r 
 			// existing password given is no longer the existing one.
 			return ErrWrongPassword
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return passwordChanged(ctx, tx, p.ID, c.user.ID, now)
 	})
 }
 
@@ -511,6 +525,10 @@ func (s *Service) ResetPasswordBySession(ctx context.Context, p store.Project, r
 	if err != nil {
 		return SessionResult{}, storeErr(notFoundAs(err, ErrSessionNotFound), "get user")
 	}
+	// A locked user cannot set a password by session either, as by email.
+	if err := s.checkLock(u); err != nil {
+		return SessionResult{}, err
+	}
 	email := ""
 	if len(u.Emails) > 0 {
 		email = u.Emails[0].Address
@@ -526,10 +544,19 @@ func (s *Service) ResetPasswordBySession(ctx context.Context, p store.Project, r
 	var token string
 	err = s.store.InTx(ctx, func(tx store.Store) error {
 		now := s.Now()
+		again, err := tx.GetUser(ctx, p.ID, u.ID)
+		if err != nil {
+			return notFoundAs(err, ErrSessionNotFound)
+		}
+		if err := s.checkLock(again); err != nil {
+			return err
+		}
 		if _, err := tx.SetPassword(ctx, store.Password{ID: secret.ID("password", p.Live), ProjectID: p.ID, UserID: u.ID, Hash: hash, CreatedAt: now, UpdatedAt: now}); err != nil {
 			return err
 		}
-		var err error
+		if err := passwordChanged(ctx, tx, p.ID, u.ID, now); err != nil {
+			return err
+		}
 		out, err = s.updateSession(ctx, tx, p.ID, u.ID, sess.ID, now, func(se *store.Session) error {
 			return applyOptions(se, now, r.SessionDurationMinutes, r.SessionCustomClaims)
 		})
@@ -630,6 +657,9 @@ func (s *Service) MigratePassword(ctx context.Context, p store.Project, r Passwo
 		if _, err := tx.SetPassword(ctx, store.Password{ID: secret.ID("password", p.Live), ProjectID: p.ID, UserID: u.ID, Hash: hash, CreatedAt: now, UpdatedAt: now}); err != nil {
 			return err
 		}
+		if err := passwordChanged(ctx, tx, p.ID, u.ID, now); err != nil {
+			return err
+		}
 		out.User, out.EmailID = u, e.ID
 		return nil
 	})
@@ -647,7 +677,14 @@ func (s *Service) DeletePassword(ctx context.Context, p store.Project, passwordI
 	if passwordID == "" {
 		return store.User{}, ErrPasswordNotFound
 	}
-	userID, err := s.store.DeletePassword(ctx, p.ID, passwordID)
+	var userID string
+	err := s.store.InTx(ctx, func(tx store.Store) error {
+		var err error
+		if userID, err = tx.DeletePassword(ctx, p.ID, passwordID); err != nil {
+			return err
+		}
+		return passwordChanged(ctx, tx, p.ID, userID, s.Now())
+	})
 	if errors.Is(err, store.ErrNotFound) {
 		return store.User{}, ErrPasswordNotFound
 	}
