@@ -123,12 +123,15 @@ type checkedPassword struct {
 	rehash bool
 }
 
-// checkPassword checks email and password with exactly one hash
-// computation whatever the outcome: an unknown address, a user without a
-// password and a locked user are checked against a dummy hash, so that
-// their cost is a wrong password's. A wrong password counts toward the
-// user's lock. Every refusal of an address or password is 401
-// unauthorized_credentials; a locked user is 429 user_lock_limit_reached.
+// checkPassword checks email and password. The attempt is counted before
+// anything is checked (reserveAttempt for a user with a password,
+// reserveAddress for an unknown address or a user without one): past the
+// lock threshold it is 429 user_lock_limit_reached with no hash computed,
+// the right password too, whoever the address is. Otherwise the check
+// costs one Argon2id computation at least: an unknown address and a user
+// without a password are checked against a dummy hash, so that their cost
+// is a wrong password's. Every refusal of an address or password is 401
+// unauthorized_credentials.
 //
 // A password that matches but must be reset is 401 reset_password: one
 // that a passwordless login has marked (it may be a pre-hijacker's), or,
@@ -143,12 +146,10 @@ func (s *Service) checkPassword(ctx context.Context, p store.Project, email, pas
 		return checkedPassword{}, err
 	}
 	var c checkedPassword
-	var refusal error
-	stored := dummyHash
+	hasPassword := false
 	c.user, err = s.store.GetUserByEmail(ctx, p.ID, addr)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		refusal = ErrWrongPassword
 	case err != nil:
 		return checkedPassword{}, storeErr(err, "get user")
 	default:
@@ -156,29 +157,35 @@ func (s *Service) checkPassword(ctx context.Context, p store.Project, email, pas
 		c.pw, err = s.store.GetPassword(ctx, p.ID, c.user.ID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			refusal = ErrWrongPassword
 		case err != nil:
 			return checkedPassword{}, storeErr(err, "get password")
 		default:
-			if lerr := s.checkLock(c.user); lerr != nil {
-				refusal = lerr
-			} else {
-				stored = c.pw.Hash
-			}
+			hasPassword = true
 		}
 	}
-	ok, rehash, err := s.passwords.verify(ctx, stored, password)
-	if err != nil {
-		return checkedPassword{}, err
-	}
-	if refusal != nil {
-		return checkedPassword{}, refusal
-	}
-	if !ok {
-		if err := s.recordFailure(ctx, p, c.user.ID); err != nil && !errors.Is(err, ErrUserLocked) {
+	if !hasPassword {
+		if err := s.reserveAddress(ctx, p, addr); err != nil {
+			return checkedPassword{}, err
+		}
+		if _, _, err := s.passwords.verify(ctx, dummyHash, password); err != nil {
 			return checkedPassword{}, err
 		}
 		return checkedPassword{}, ErrWrongPassword
+	}
+	if err := s.reserveAttempt(ctx, p, c.user.ID); err != nil {
+		return checkedPassword{}, err
+	}
+	ok, rehash, err := s.passwords.verify(ctx, c.pw.Hash, password)
+	if err != nil {
+		return checkedPassword{}, err
+	}
+	if !ok {
+		return checkedPassword{}, ErrWrongPassword // counted by the reservation
+	}
+	// The password is right (even if it must be reset): the attempt
+	// reserved is not a failure.
+	if err := s.store.ResetAuthFailures(ctx, p.ID, c.user.ID); err != nil {
+		return checkedPassword{}, storeErr(err, "clear failures")
 	}
 	if c.pw.RequiresReset {
 		return checkedPassword{}, ErrResetPassword.With("The password of this user must be reset: the address was proved by another login method since it was set. Reset it by email.")
@@ -241,9 +248,10 @@ func passwordlessProved(ctx context.Context, tx store.Store, u store.User, e sto
 }
 
 // passwordLogin is the transaction that ends every password login: the
-// user re-read (a lock set since counts), write (a rehash, a new
-// password) done, the failure count cleared and the session made or
-// joined.
+// user re-read, write (a rehash, a new password) done, the failure count
+// (and a lock that the attempt's own reservation set) cleared and the
+// session made or joined. The lock is not checked again: the attempt was
+// admitted when it was reserved, before the check.
 func (s *Service) passwordLogin(ctx context.Context, p store.Project, userID string, e store.Email, opts SessionOptions, write func(tx store.Store, now time.Time) error) (SessionResult, error) {
 	var sess *store.Session
 	var token string
@@ -251,9 +259,6 @@ func (s *Service) passwordLogin(ctx context.Context, p store.Project, userID str
 		u, err := tx.GetUser(ctx, p.ID, userID)
 		if err != nil {
 			return notFoundAs(err, ErrWrongPassword)
-		}
-		if err := s.checkLock(u); err != nil {
-			return err
 		}
 		now := s.Now()
 		if err := write(tx, now); err != nil {
