@@ -190,3 +190,45 @@ func TestTheLockDoesNotTellWhoHasAPassword(t *testing.T) {
 		}
 	})
 }
+
+// TestPasscodeGuessesAtOnceAreCheckedAtMostThresholdTimes: passcodes
+// share the lock's reservation; with a lock threshold below the code's own
+// five tries, at most the threshold guesses sent at once are compared, and
+// the right code is not told apart once the lock is reached.
+func TestPasscodeGuessesAtOnceAreCheckedAtMostThresholdTimes(t *testing.T) {
+	onBackends(t, func(t *testing.T, backend string) {
+		l := latchtest.Start(t, latchtest.Options{Backend: backend})
+		p := l.NewProject(t, "otp-lock-race")
+		const threshold = 2
+		two := threshold
+		if _, err := l.App.Service.UpdateProjectSettings(context.Background(), p.ID, auth.ProjectSettings{LockThreshold: &two}); err != nil {
+			t.Fatal(err)
+		}
+		phoneID, code := smsCode(t, l, p, phone(t))
+		const n, right = auth.MaxCodeAttempts, 4
+		answers := guessAtOnce(t, n, func(i int) resp {
+			c := wrongCode(code, i)
+			if i == right {
+				c = code
+			}
+			return do(t, p, http.MethodPost, "/v1/otps/authenticate", map[string]any{"method_id": phoneID, "code": c})
+		})
+		count := map[string]int{}
+		for _, a := range answers {
+			count[a]++
+		}
+		limit := threshold // a right code that logs in starts a new lock period
+		if answers[right] == "200 " {
+			limit = 2*threshold - 1
+		}
+		if count["404 otp_code_not_found"] > limit {
+			t.Errorf("%d passcode guesses were compared and refused as wrong, want at most %d (threshold %d): %v", count["404 otp_code_not_found"], limit, threshold, count)
+		}
+		if answers[right] == "429 user_lock_limit_reached" && count["429 user_lock_limit_reached"] < n-threshold {
+			t.Errorf("the right code is one of only %d 429s (an oracle): %v", count["429 user_lock_limit_reached"], count)
+		}
+		if a := answers[right]; a != "200 " && a != "429 user_lock_limit_reached" {
+			t.Errorf("the right code: %s, want 200 or the lock's 429: %v", a, count)
+		}
+	})
+}
