@@ -182,13 +182,17 @@ func (s *Service) checkPassword(ctx context.Context, p store.Project, email, pas
 	if !ok {
 		return checkedPassword{}, ErrWrongPassword // counted by the reservation
 	}
-	// The password is right (even if it must be reset): the attempt
-	// reserved is not a failure.
-	if err := s.store.ResetAuthFailures(ctx, p.ID, c.user.ID); err != nil {
-		return checkedPassword{}, storeErr(err, "clear failures")
+	// The password is right: the attempt reserved is not a failure. A login
+	// clears the count in its own transaction (succeed); a right password
+	// that must be reset clears it here.
+	mustReset := func(e error) (checkedPassword, error) {
+		if err := s.store.ResetAuthFailures(ctx, p.ID, c.user.ID); err != nil {
+			return checkedPassword{}, storeErr(err, "clear failures")
+		}
+		return checkedPassword{}, e
 	}
 	if c.pw.RequiresReset {
-		return checkedPassword{}, ErrResetPassword.With("The password of this user must be reset: the address was proved by another login method since it was set. Reset it by email.")
+		return mustReset(ErrResetPassword.With("The password of this user must be reset: the address was proved by another login method since it was set. Reset it by email."))
 	}
 	if !replacing {
 		breached, err := s.isBreached(password)
@@ -196,7 +200,7 @@ func (s *Service) checkPassword(ctx context.Context, p store.Project, email, pas
 			return checkedPassword{}, err
 		}
 		if breached {
-			return checkedPassword{}, ErrResetPassword
+			return mustReset(ErrResetPassword)
 		}
 	}
 	c.rehash = rehash
