@@ -30,10 +30,7 @@ func (s *Service) succeed(ctx context.Context, tx store.Store, u store.User) err
 	return nil
 }
 
-// recordFailure counts one failed authentication of the user, outside any
-// transaction that is about to roll back; it returns ErrUserLocked if this
-// failure locked the user.
-func (s *Service) recordFailure(ctx context.Context, p store.Project, userID string) error {
+func lockParams(p store.Project) (int, time.Duration) {
 	threshold, ttl := p.LockThreshold, p.LockTTL
 	if threshold <= 0 {
 		threshold = DefaultLockThreshold
@@ -41,11 +38,46 @@ func (s *Service) recordFailure(ctx context.Context, p store.Project, userID str
 	if ttl <= 0 {
 		ttl = DefaultLockTTL
 	}
-	until, err := s.store.RecordAuthFailure(ctx, p.ID, userID, s.Now(), threshold, ttl)
+	return threshold, ttl
+}
+
+// reserveAttempt counts one attempt at the user's credential before it is
+// checked (a password, a TOTP code, a recovery code, a passcode): the
+// attempt counts as a failure unless the check succeeds (which clears the
+// count), and a locked user is refused with ErrUserLocked without any
+// check. So however many guesses arrive at once, at most the lock
+// threshold of them are ever checked per lock period, and once the lock
+// is reached every guess, the right one too, gets the same 429.
+func (s *Service) reserveAttempt(ctx context.Context, p store.Project, userID string) error {
+	threshold, ttl := lockParams(p)
+	ok, err := s.store.ReserveAuthAttempt(ctx, p.ID, userID, s.Now(), threshold, ttl)
 	if err != nil {
-		return storeErr(err, "record failure")
+		return storeErr(err, "reserve attempt")
 	}
-	if until != nil && until.After(s.Now()) {
+	if !ok {
+		return ErrUserLocked
+	}
+	return nil
+}
+
+// addressWindowCap bounds the window of reserveAddress: rate-limit
+// counters are swept after a day.
+const addressWindowCap = 24 * time.Hour
+
+// reserveAddress is reserveAttempt for a password login of an address
+// that has no password (no user, or a user without one): the attempt is
+// counted per project and address in a fixed window of the lock's TTL
+// (at most a day), and past the lock threshold it is refused with
+// ErrUserLocked as a locked user's is, so the lock does not tell who has a
+// password.
+func (s *Service) reserveAddress(ctx context.Context, p store.Project, addr string) error {
+	threshold, ttl := lockParams(p)
+	ttl = min(ttl, addressWindowCap)
+	n, err := s.store.CountHit(ctx, p.ID, "pwfail:"+addr, s.Now().Truncate(ttl))
+	if err != nil {
+		return storeErr(err, "count password attempt")
+	}
+	if n > threshold {
 		return ErrUserLocked
 	}
 	return nil

@@ -406,11 +406,13 @@ func (s *Service) AuthenticateOTP(ctx context.Context, p store.Project, r Authen
 	if tries > MaxCodeAttempts {
 		return LoginResult{}, ErrUnableToAuthOTP
 	}
+	// And against the user (reserveAttempt): a locked user's code is not
+	// compared, and the right code gets the same 429 as a wrong one.
+	if err := s.reserveAttempt(ctx, p, u.ID); err != nil {
+		return LoginResult{}, err
+	}
 	if !secret.Equal(s.ring.CodeHash(o.ID, r.Code), o.CodeHash) {
-		if err := s.recordFailure(ctx, p, u.ID); err != nil && !errors.Is(err, ErrUserLocked) {
-			return LoginResult{}, err
-		}
-		return LoginResult{}, ErrOTPCodeNotFound
+		return LoginResult{}, ErrOTPCodeNotFound // counted by the reservation
 	}
 	if err := checkAttributes(o.IPAddress, o.UserAgent, r.Attributes, r.Options); err != nil {
 		return LoginResult{}, err
@@ -427,12 +429,11 @@ func (s *Service) AuthenticateOTP(ctx context.Context, p store.Project, r Authen
 			}
 			return err
 		}
-		// Re-read the user inside the transaction: a lock set since counts.
+		// Re-read the user inside the transaction. The lock is not checked
+		// again: this attempt was admitted when it was reserved, and
+		// succeed clears the count (and a lock that reservation set).
 		u, err := tx.GetUser(ctx, p.ID, o.UserID)
 		if err != nil {
-			return err
-		}
-		if err := s.checkLock(u); err != nil {
 			return err
 		}
 		f := store.Factor{Type: "otp", DeliveryMethod: o.Channel, LastAuthenticatedAt: now, CreatedAt: now, UpdatedAt: now}

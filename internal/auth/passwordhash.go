@@ -43,8 +43,13 @@ const (
 	// make every later login of that user cost unbounded memory or time.
 	maxMigratedMemoryKiB = 256 * 1024
 	maxMigratedTime      = 16
-	maxMigratedIter      = 10_000_000
-	maxScryptN           = 1 << 18
+	maxMigratedIter      = 2_000_000
+	// maxBcryptCost: cost 14 is 2^14 rounds, about a second of one core
+	// per login; bcrypt allows 31 (hours).
+	maxBcryptCost = 14
+	// maxScryptBytes bounds scrypt's 128·N·r·p: its memory (128·N·r) and,
+	// with p, its work; the README's 256 MiB.
+	maxScryptBytes = 256 << 20
 )
 
 // passwordHasher runs the hash computations: at most cap(sem) at once, so
@@ -54,6 +59,7 @@ const (
 type passwordHasher struct {
 	sem    chan struct{}
 	hashes atomic.Int64
+	argons atomic.Int64 // Argon2id computations at today's parameters or more
 }
 
 func newPasswordHasher() *passwordHasher {
@@ -67,6 +73,12 @@ func newPasswordHasher() *passwordHasher {
 // PasswordHashes is the number of password hash computations this
 // service has made (including the dummy ones for unknown addresses).
 func (s *Service) PasswordHashes() int64 { return s.passwords.hashes.Load() }
+
+// Argon2idComputations is the number of Argon2id computations at today's
+// parameters (or stronger) this service has made, real or dummy: every
+// password check makes at least one (the floor that hides a cheap
+// migrated hash).
+func (s *Service) Argon2idComputations() int64 { return s.passwords.argons.Load() }
 
 // run runs one hash computation under the semaphore, and counts it.
 func (h *passwordHasher) run(ctx context.Context, f func()) error {
@@ -94,6 +106,7 @@ func (h *passwordHasher) hash(ctx context.Context, password string) (string, err
 	var key []byte
 	if err := h.run(ctx, func() {
 		key = argon2.IDKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
+		h.argons.Add(1)
 	}); err != nil {
 		return "", err
 	}
@@ -110,29 +123,62 @@ func encodeArgon(variant string, m, t uint32, p uint8, salt, key []byte) string 
 var dummyHash = encodeArgon("argon2id", argonMemoryKiB, argonTime, argonThreads, make([]byte, argonSaltLen), make([]byte, argonKeyLen))
 
 // verify checks password against a stored hash: ok when it matches, and
-// rehash when the hash is not Argon2id with today's parameters.
+// rehash when the hash is not Argon2id with today's parameters. Every
+// check costs at least one Argon2id computation at today's parameters: a
+// hash that is cheaper (a migrated md_5, a low-cost bcrypt, a weak
+// Argon2) is checked and the dummy Argon2id is run too, so that such an
+// account does not answer faster than an unknown address (whose check is
+// the dummy). A hash that costs more than the dummy still costs more.
 func (h *passwordHasher) verify(ctx context.Context, stored, password string) (ok, rehash bool, err error) {
 	var match bool
-	if strings.HasPrefix(stored, "$argon2") {
+	switch {
+	case strings.HasPrefix(stored, "$argon2"):
 		a, perr := parseArgon(stored)
 		if perr != nil {
 			// A stored hash that does not parse is Latch's fault, not the
 			// caller's: an internal error (500), not the 400 of a migrate.
 			return false, false, fmt.Errorf("stored password hash: %v", perr)
 		}
-		err = h.run(ctx, func() { match = a.matches(password) })
+		full := a.variant == "argon2id" && a.m >= argonMemoryKiB && a.t >= argonTime && a.p >= argonThreads
+		err = h.run(ctx, func() {
+			match = a.matches(password)
+			if full {
+				h.argons.Add(1)
+			}
+		})
 		rehash = a.variant != "argon2id" || a.m < argonMemoryKiB || a.t < argonTime || len(a.key) < argonKeyLen
+		if err == nil && !full {
+			err = h.floor(ctx, password)
+		}
 		return match, rehash, err
-	}
-	if m, ok := strings.CutPrefix(stored, migratedPrefix); ok {
+	case strings.HasPrefix(stored, migratedPrefix):
 		var mh migratedHash
-		if jerr := json.Unmarshal([]byte(m), &mh); jerr != nil {
+		if jerr := json.Unmarshal([]byte(strings.TrimPrefix(stored, migratedPrefix)), &mh); jerr != nil {
 			return false, false, fmt.Errorf("password hash: %w", jerr)
 		}
+		// Re-checked here too, for rows stored before the bounds.
+		if cerr := mh.check(); cerr != nil {
+			return false, false, fmt.Errorf("stored password hash: %v", cerr)
+		}
 		err = h.run(ctx, func() { match = mh.matches(password) })
+		if err == nil {
+			err = h.floor(ctx, password)
+		}
 		return match, true, err
 	}
 	return false, false, errors.New("password hash: unknown form")
+}
+
+// floor runs the dummy Argon2id computation (its answer unused).
+func (h *passwordHasher) floor(ctx context.Context, password string) error {
+	a, err := parseArgon(dummyHash)
+	if err != nil {
+		return err
+	}
+	return h.run(ctx, func() {
+		a.matches(password)
+		h.argons.Add(1)
+	})
 }
 
 // argonHash is a parsed PHC Argon2 string.
@@ -152,7 +198,9 @@ func parseArgon(s string) (argonHash, error) {
 	}
 	a := argonHash{variant: parts[1]}
 	var p uint32
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &a.m, &a.t, &p); err != nil || p == 0 || p > 255 {
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &a.m, &a.t, &p); err != nil || p == 0 || p > 255 ||
+		fmt.Sprintf("m=%d,t=%d,p=%d", a.m, a.t, p) != parts[3] {
+		// Strict: the parameters exactly as Latch writes them, nothing after.
 		return argonHash{}, bad
 	}
 	a.p = uint8(p)
@@ -204,6 +252,32 @@ type migratedHash struct {
 	Iter      int    `json:"iter,omitempty"`
 	Algorithm string `json:"algorithm,omitempty"`
 	Bcrypt    string `json:"bcrypt,omitempty"`
+}
+
+// check bounds a migrated hash's cost (at migrate, and again before each
+// check): bcrypt cost at most maxBcryptCost, scrypt's 128·N·r·p at most
+// maxScryptBytes, pbkdf2 at most maxMigratedIter iterations.
+func (m migratedHash) check() error {
+	switch m.Type {
+	case "bcrypt":
+		cost, err := bcrypt.Cost([]byte(m.Bcrypt))
+		if err != nil {
+			return ErrBadRequest.With("The bcrypt hash is not valid.")
+		}
+		if cost > maxBcryptCost {
+			return ErrBadRequest.With("The bcrypt cost %d is too high: at most %d.", cost, maxBcryptCost)
+		}
+	case "scrypt":
+		if m.N < 2 || m.N&(m.N-1) != 0 || m.R < 1 || m.P < 1 || m.N > maxScryptBytes || m.R > maxScryptBytes || m.P > maxScryptBytes ||
+			128*int64(m.N)*int64(m.R)*int64(m.P) > maxScryptBytes {
+			return ErrBadRequest.With("scrypt_config is out of range: n a power of two, 128·n·r·p at most %d MiB.", maxScryptBytes>>20)
+		}
+	case "pbkdf_2":
+		if m.Iter < 1 || m.Iter > maxMigratedIter || pbkdf2Hash(m.Algorithm) == nil {
+			return ErrBadRequest.With("pbkdf_2_config is out of range: iteration_amount at most %d (and at least 1).", maxMigratedIter)
+		}
+	}
+	return nil
 }
 
 func (m migratedHash) matches(password string) bool {
@@ -307,10 +381,10 @@ func (r MigrateHashRequest) storedHash() (string, error) {
 	var err error
 	switch r.HashType {
 	case "bcrypt":
-		if _, cerr := bcrypt.Cost([]byte(r.Hash)); cerr != nil {
-			return "", ErrBadRequest.With("The bcrypt hash is not valid.")
-		}
 		m.Bcrypt = r.Hash
+		if err := m.check(); err != nil {
+			return "", err
+		}
 	case "md_5", "sha_1", "sha_512":
 		if err = hexHash(); err != nil {
 			return "", err
@@ -353,11 +427,17 @@ func (r MigrateHashRequest) storedHash() (string, error) {
 		if c.Threads < 1 || c.Threads > 255 || c.Memory < 1 || c.IterationAmount < 1 || c.Salt == "" {
 			return "", ErrBadRequest.With("argon_2_config needs a salt, and memory, threads and iteration_amount above 0.")
 		}
-		a := argonHash{variant: variant, m: uint32(c.Memory), t: uint32(c.IterationAmount), p: uint8(c.Threads), salt: []byte(c.Salt), key: key}
-		if err := a.check(); err != nil {
-			return "", err
+		if c.Memory > maxMigratedMemoryKiB || c.IterationAmount > maxMigratedTime {
+			return "", argonHash{m: maxMigratedMemoryKiB + 1}.check()
 		}
-		return encodeArgon(variant, a.m, a.t, a.p, a.salt, a.key), nil
+		a := argonHash{variant: variant, m: uint32(c.Memory), t: uint32(c.IterationAmount), p: uint8(c.Threads), salt: []byte(c.Salt), key: key}
+		stored := encodeArgon(variant, a.m, a.t, a.p, a.salt, a.key)
+		// The stored form is what every login parses: parse it now, so a
+		// hash that could never be checked is a 400 here, not a 500 there.
+		if _, err := parseArgon(stored); err != nil {
+			return "", ErrBadRequest.With("argon_2_config is out of range: a salt of at least 8 bytes, a key of 16–128 bytes, memory at least 8 KiB per thread and at most %d KiB, iterations 1–%d.", maxMigratedMemoryKiB, maxMigratedTime)
+		}
+		return stored, nil
 	case "scrypt":
 		c := r.ScryptConfig
 		if c == nil {
@@ -370,11 +450,13 @@ func (r MigrateHashRequest) storedHash() (string, error) {
 		if m.Salt, err = base64.StdEncoding.DecodeString(c.Salt); err != nil {
 			return "", ErrBadRequest.With("scrypt_config.salt must be base64.")
 		}
-		if c.KeyLength != len(m.Hash) || c.NParameter < 2 || c.NParameter > maxScryptN || c.NParameter&(c.NParameter-1) != 0 ||
-			c.RParameter < 1 || c.PParameter < 1 || c.RParameter*c.PParameter > 64 {
-			return "", ErrBadRequest.With("scrypt_config is out of range: n a power of two up to %d, r·p at most 64, key_length the hash's length.", maxScryptN)
+		if c.KeyLength != len(m.Hash) || c.KeyLength < 1 {
+			return "", ErrBadRequest.With("scrypt_config.key_length must be the hash's length.")
 		}
 		m.N, m.R, m.P = c.NParameter, c.RParameter, c.PParameter
+		if err := m.check(); err != nil {
+			return "", err
+		}
 	case "pbkdf_2":
 		c := r.PBKDF2Config
 		if c == nil {
@@ -390,10 +472,13 @@ func (r MigrateHashRequest) storedHash() (string, error) {
 		if pbkdf2Hash(c.Algorithm) == nil {
 			return "", ErrBadRequest.With("pbkdf_2_config.algorithm must be sha1, sha256 or sha512.")
 		}
-		if c.KeyLength != len(m.Hash) || c.IterationAmount < 1 || c.IterationAmount > maxMigratedIter {
-			return "", ErrBadRequest.With("pbkdf_2_config is out of range: iteration_amount 1–%d, key_length the hash's length.", maxMigratedIter)
+		if c.KeyLength != len(m.Hash) || c.KeyLength < 1 {
+			return "", ErrBadRequest.With("pbkdf_2_config.key_length must be the hash's length.")
 		}
 		m.Iter, m.Algorithm = c.IterationAmount, c.Algorithm
+		if err := m.check(); err != nil {
+			return "", err
+		}
 	default:
 		return "", ErrBadRequest.With("hash_type %s is not supported: use bcrypt, md_5, sha_1, sha_512, argon_2i, argon_2id, scrypt or pbkdf_2.", strconv.Quote(r.HashType))
 	}

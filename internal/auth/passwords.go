@@ -123,12 +123,15 @@ type checkedPassword struct {
 	rehash bool
 }
 
-// checkPassword checks email and password with exactly one hash
-// computation whatever the outcome: an unknown address, a user without a
-// password and a locked user are checked against a dummy hash, so that
-// their cost is a wrong password's. A wrong password counts toward the
-// user's lock. Every refusal of an address or password is 401
-// unauthorized_credentials; a locked user is 429 user_lock_limit_reached.
+// checkPassword checks email and password. The attempt is counted before
+// anything is checked (reserveAttempt for a user with a password,
+// reserveAddress for an unknown address or a user without one): past the
+// lock threshold it is 429 user_lock_limit_reached with no hash computed,
+// the right password too, whoever the address is. Otherwise the check
+// costs one Argon2id computation at least: an unknown address and a user
+// without a password are checked against a dummy hash, so that their cost
+// is a wrong password's. Every refusal of an address or password is 401
+// unauthorized_credentials.
 //
 // A password that matches but must be reset is 401 reset_password: one
 // that a passwordless login has marked (it may be a pre-hijacker's), or,
@@ -143,12 +146,10 @@ func (s *Service) checkPassword(ctx context.Context, p store.Project, email, pas
 		return checkedPassword{}, err
 	}
 	var c checkedPassword
-	var refusal error
-	stored := dummyHash
+	hasPassword := false
 	c.user, err = s.store.GetUserByEmail(ctx, p.ID, addr)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		refusal = ErrWrongPassword
 	case err != nil:
 		return checkedPassword{}, storeErr(err, "get user")
 	default:
@@ -156,32 +157,42 @@ func (s *Service) checkPassword(ctx context.Context, p store.Project, email, pas
 		c.pw, err = s.store.GetPassword(ctx, p.ID, c.user.ID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			refusal = ErrWrongPassword
 		case err != nil:
 			return checkedPassword{}, storeErr(err, "get password")
 		default:
-			if lerr := s.checkLock(c.user); lerr != nil {
-				refusal = lerr
-			} else {
-				stored = c.pw.Hash
-			}
+			hasPassword = true
 		}
 	}
-	ok, rehash, err := s.passwords.verify(ctx, stored, password)
-	if err != nil {
-		return checkedPassword{}, err
-	}
-	if refusal != nil {
-		return checkedPassword{}, refusal
-	}
-	if !ok {
-		if err := s.recordFailure(ctx, p, c.user.ID); err != nil && !errors.Is(err, ErrUserLocked) {
+	if !hasPassword {
+		if err := s.reserveAddress(ctx, p, addr); err != nil {
+			return checkedPassword{}, err
+		}
+		if _, _, err := s.passwords.verify(ctx, dummyHash, password); err != nil {
 			return checkedPassword{}, err
 		}
 		return checkedPassword{}, ErrWrongPassword
 	}
+	if err := s.reserveAttempt(ctx, p, c.user.ID); err != nil {
+		return checkedPassword{}, err
+	}
+	ok, rehash, err := s.passwords.verify(ctx, c.pw.Hash, password)
+	if err != nil {
+		return checkedPassword{}, err
+	}
+	if !ok {
+		return checkedPassword{}, ErrWrongPassword // counted by the reservation
+	}
+	// The password is right: the attempt reserved is not a failure. A login
+	// clears the count in its own transaction (succeed); a right password
+	// that must be reset clears it here.
+	mustReset := func(e error) (checkedPassword, error) {
+		if err := s.store.ResetAuthFailures(ctx, p.ID, c.user.ID); err != nil {
+			return checkedPassword{}, storeErr(err, "clear failures")
+		}
+		return checkedPassword{}, e
+	}
 	if c.pw.RequiresReset {
-		return checkedPassword{}, ErrResetPassword.With("The password of this user must be reset: the address was proved by another login method since it was set. Reset it by email.")
+		return mustReset(ErrResetPassword.With("The password of this user must be reset: the address was proved by another login method since it was set. Reset it by email."))
 	}
 	if !replacing {
 		breached, err := s.isBreached(password)
@@ -189,7 +200,7 @@ func (s *Service) checkPassword(ctx context.Context, p store.Project, email, pas
 			return checkedPassword{}, err
 		}
 		if breached {
-			return checkedPassword{}, ErrResetPassword
+			return mustReset(ErrResetPassword)
 		}
 	}
 	c.rehash = rehash
@@ -241,9 +252,10 @@ func passwordlessProved(ctx context.Context, tx store.Store, u store.User, e sto
 }
 
 // passwordLogin is the transaction that ends every password login: the
-// user re-read (a lock set since counts), write (a rehash, a new
-// password) done, the failure count cleared and the session made or
-// joined.
+// user re-read, write (a rehash, a new password) done, the failure count
+// (and a lock that the attempt's own reservation set) cleared and the
+// session made or joined. The lock is not checked again: the attempt was
+// admitted when it was reserved, before the check.
 func (s *Service) passwordLogin(ctx context.Context, p store.Project, userID string, e store.Email, opts SessionOptions, write func(tx store.Store, now time.Time) error) (SessionResult, error) {
 	var sess *store.Session
 	var token string
@@ -251,9 +263,6 @@ func (s *Service) passwordLogin(ctx context.Context, p store.Project, userID str
 		u, err := tx.GetUser(ctx, p.ID, userID)
 		if err != nil {
 			return notFoundAs(err, ErrWrongPassword)
-		}
-		if err := s.checkLock(u); err != nil {
-			return err
 		}
 		now := s.Now()
 		if err := write(tx, now); err != nil {
@@ -269,6 +278,14 @@ func (s *Service) passwordLogin(ctx context.Context, p store.Project, userID str
 		return SessionResult{}, storeErr(err, "authenticate password")
 	}
 	return s.result(ctx, p, userID, sess, token)
+}
+
+// passwordChanged runs in the transaction of every change of a user's
+// password (a reset of any kind, a migrate, a delete): every reset link
+// of the user still outstanding stops working, so a link sent for the old
+// password cannot set another one afterwards.
+func passwordChanged(ctx context.Context, tx store.Store, projectID, userID string, now time.Time) error {
+	return tx.RevokeMagicLinks(ctx, projectID, userID, store.MagicLinkResetPassword, now)
 }
 
 // ResetStartRequest is POST /v1/passwords/email/reset/start.
@@ -422,6 +439,9 @@ func (s *Service) ResetPasswordByEmail(ctx context.Context, p store.Project, r E
 		if _, err := tx.SetPassword(ctx, store.Password{ID: secret.ID("password", p.Live), ProjectID: p.ID, UserID: u.ID, Hash: hash, CreatedAt: now, UpdatedAt: now}); err != nil {
 			return err
 		}
+		if err := passwordChanged(ctx, tx, p.ID, u.ID, now); err != nil {
+			return err
+		}
 		if err := s.succeed(ctx, tx, u); err != nil {
 			return err
 		}
@@ -472,7 +492,10 @@ func (s *Service) ResetExistingPassword(ctx context.Context, p store.Project, r 
 			// existing password given is no longer the existing one.
 			return ErrWrongPassword
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return passwordChanged(ctx, tx, p.ID, c.user.ID, now)
 	})
 }
 
@@ -511,6 +534,10 @@ func (s *Service) ResetPasswordBySession(ctx context.Context, p store.Project, r
 	if err != nil {
 		return SessionResult{}, storeErr(notFoundAs(err, ErrSessionNotFound), "get user")
 	}
+	// A locked user cannot set a password by session either, as by email.
+	if err := s.checkLock(u); err != nil {
+		return SessionResult{}, err
+	}
 	email := ""
 	if len(u.Emails) > 0 {
 		email = u.Emails[0].Address
@@ -526,10 +553,19 @@ func (s *Service) ResetPasswordBySession(ctx context.Context, p store.Project, r
 	var token string
 	err = s.store.InTx(ctx, func(tx store.Store) error {
 		now := s.Now()
+		again, err := tx.GetUser(ctx, p.ID, u.ID)
+		if err != nil {
+			return notFoundAs(err, ErrSessionNotFound)
+		}
+		if err := s.checkLock(again); err != nil {
+			return err
+		}
 		if _, err := tx.SetPassword(ctx, store.Password{ID: secret.ID("password", p.Live), ProjectID: p.ID, UserID: u.ID, Hash: hash, CreatedAt: now, UpdatedAt: now}); err != nil {
 			return err
 		}
-		var err error
+		if err := passwordChanged(ctx, tx, p.ID, u.ID, now); err != nil {
+			return err
+		}
 		out, err = s.updateSession(ctx, tx, p.ID, u.ID, sess.ID, now, func(se *store.Session) error {
 			return applyOptions(se, now, r.SessionDurationMinutes, r.SessionCustomClaims)
 		})
@@ -630,6 +666,9 @@ func (s *Service) MigratePassword(ctx context.Context, p store.Project, r Passwo
 		if _, err := tx.SetPassword(ctx, store.Password{ID: secret.ID("password", p.Live), ProjectID: p.ID, UserID: u.ID, Hash: hash, CreatedAt: now, UpdatedAt: now}); err != nil {
 			return err
 		}
+		if err := passwordChanged(ctx, tx, p.ID, u.ID, now); err != nil {
+			return err
+		}
 		out.User, out.EmailID = u, e.ID
 		return nil
 	})
@@ -647,7 +686,14 @@ func (s *Service) DeletePassword(ctx context.Context, p store.Project, passwordI
 	if passwordID == "" {
 		return store.User{}, ErrPasswordNotFound
 	}
-	userID, err := s.store.DeletePassword(ctx, p.ID, passwordID)
+	var userID string
+	err := s.store.InTx(ctx, func(tx store.Store) error {
+		var err error
+		if userID, err = tx.DeletePassword(ctx, p.ID, passwordID); err != nil {
+			return err
+		}
+		return passwordChanged(ctx, tx, p.ID, userID, s.Now())
+	})
 	if errors.Is(err, store.ErrNotFound) {
 		return store.User{}, ErrPasswordNotFound
 	}

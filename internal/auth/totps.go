@@ -184,6 +184,11 @@ func (s *Service) AuthenticateTOTP(ctx context.Context, p store.Project, r Authe
 	if !t.Verified && (t.ExpiresAt == nil || !t.ExpiresAt.After(now)) {
 		return TOTPResult{}, ErrUnableToAuthTOTP.With("The TOTP was not verified before it expired: create a new one.")
 	}
+	// Count the attempt before the code is compared (reserveAttempt): at
+	// most the lock threshold of guesses sent at once are compared.
+	if err := s.reserveAttempt(ctx, p, u.ID); err != nil {
+		return TOTPResult{}, err
+	}
 	key, err := s.ring.Open(t.SecretSealed, totpAAD(t.ID))
 	if err != nil {
 		return TOTPResult{}, storeErr(err, "open totp secret")
@@ -198,10 +203,7 @@ func (s *Service) AuthenticateTOTP(ctx context.Context, p store.Project, r Authe
 		}
 	}
 	if matched < 0 {
-		if err := s.recordFailure(ctx, p, u.ID); err != nil && !errors.Is(err, ErrUserLocked) {
-			return TOTPResult{}, err
-		}
-		return TOTPResult{}, ErrUnableToAuthTOTP
+		return TOTPResult{}, ErrUnableToAuthTOTP // counted by the reservation
 	}
 	if matched <= t.LastStep {
 		return TOTPResult{}, ErrTOTPCodeAlreadyAuthenticated
@@ -253,12 +255,12 @@ func (s *Service) userTOTP(ctx context.Context, p store.Project, userID string) 
 // transaction: the user re-read (a lock set since counts), made active,
 // its failures reset, and the factor joined to a session.
 func (s *Service) loginInTx(ctx context.Context, tx store.Store, p store.Project, userID string, f store.Factor, opts SessionOptions) (*store.Session, string, error) {
+	// The lock is not checked again: the attempt was admitted when it was
+	// reserved, and succeed clears the count (and a lock that reservation
+	// set).
 	u, err := tx.GetUser(ctx, p.ID, userID)
 	if err != nil {
 		return nil, "", notFoundAs(err, ErrUserNotFound)
-	}
-	if err := s.checkLock(u); err != nil {
-		return nil, "", err
 	}
 	if err := s.succeed(ctx, tx, u); err != nil {
 		return nil, "", err
@@ -298,6 +300,9 @@ func (s *Service) RecoverTOTP(ctx context.Context, p store.Project, r RecoverTOT
 	if !t.Verified {
 		return TOTPResult{}, ErrUnableToAuthRecoveryCode.With("The user's TOTP is not verified yet: its recovery codes work once a TOTP code has been authenticated.")
 	}
+	if err := s.reserveAttempt(ctx, p, u.ID); err != nil {
+		return TOTPResult{}, err
+	}
 	now := s.Now()
 	var sess *store.Session
 	var token string
@@ -318,10 +323,7 @@ func (s *Service) RecoverTOTP(ctx context.Context, p store.Project, r RecoverTOT
 		return err
 	})
 	if errors.Is(err, errWrongRecoveryCode) {
-		if err := s.recordFailure(ctx, p, u.ID); err != nil && !errors.Is(err, ErrUserLocked) {
-			return TOTPResult{}, err
-		}
-		return TOTPResult{}, ErrUnableToAuthRecoveryCode
+		return TOTPResult{}, ErrUnableToAuthRecoveryCode // counted by the reservation
 	}
 	if err != nil {
 		return TOTPResult{}, storeErr(err, "recover totp")

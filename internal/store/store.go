@@ -426,6 +426,16 @@ type Store interface {
 	RecordAuthFailure(ctx context.Context, projectID, userID string, now time.Time, threshold int, ttl time.Duration) (lockedUntil *time.Time, err error)
 	// ResetAuthFailures clears the failure count and any lock that has ended.
 	ResetAuthFailures(ctx context.Context, projectID, userID string) error
+	// ReserveAuthAttempt counts one attempt at a user's credential before
+	// it is checked, in one statement: a user locked at now is refused
+	// (false) and nothing changes; otherwise the attempt is counted as a
+	// failure (the count reaching threshold locks the user until now+ttl
+	// and resets the count, as RecordAuthFailure) and allowed (true), the
+	// attempt that sets the lock included. A check that then succeeds clears
+	// count and lock (ResetAuthFailures); one that fails has been counted.
+	// However many attempts arrive at once, at most threshold are allowed
+	// per lock period. No such user: false.
+	ReserveAuthAttempt(ctx context.Context, projectID, userID string, now time.Time, threshold int, ttl time.Duration) (allowed bool, err error)
 
 	// Passwords. SetPassword stores the user's password, replacing the
 	// hash of one it has (keeping its id); ErrNotFound if the user is
