@@ -23,6 +23,7 @@ import (
 
 	"github.com/latch-auth/latch/internal/api"
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/console"
 	"github.com/latch-auth/latch/internal/deliver"
 	"github.com/latch-auth/latch/internal/keys"
 	"github.com/latch-auth/latch/internal/secret"
@@ -66,8 +67,11 @@ type App struct {
 	Service *auth.Service
 	Handler *api.Server
 	Sender  *deliver.Sender
-	log     *slog.Logger
-	cfg     Config
+	// Console is the operators' console, nil until EnableConsole.
+	Console         *console.Console
+	consoleSeparate bool
+	log             *slog.Logger
+	cfg             Config
 }
 
 // Open connects to the database, applies migrations, loads the master key
@@ -199,6 +203,7 @@ func (a *App) janitor(ctx context.Context) {
 		if _, err := a.Store.DeleteExpiredPendingMethods(ctx, now); err != nil && ctx.Err() == nil {
 			a.log.Warn("janitor: sweep unverified methods", "err", err)
 		}
+		a.sweepConsole(ctx, now)
 		select {
 		case <-ctx.Done():
 			return
@@ -214,7 +219,7 @@ const IdleTimeout = 30 * time.Second
 // HTTPServer returns an http.Server with timeouts against slow clients.
 func (a *App) HTTPServer() *http.Server {
 	return &http.Server{
-		Handler:           a.Handler,
+		Handler:           a.apiHandler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -233,6 +238,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // ServeWithMetrics is Serve, and serves the metrics on metrics unless it
 // is nil: their own listener, never the API's.
 func (a *App) ServeWithMetrics(ctx context.Context, ln, metrics net.Listener) error {
+	return a.serve(ctx, ln, metrics, nil)
+}
+
+func (a *App) serve(ctx context.Context, ln, metrics, consoleLn net.Listener) error {
 	if a.cfg.MaxConnections > 0 {
 		ln = netutil.LimitListener(ln, a.cfg.MaxConnections)
 	}
@@ -243,6 +252,12 @@ func (a *App) ServeWithMetrics(ctx context.Context, ln, metrics net.Listener) er
 		msrv.Handler = a.Handler.MetricsHandler()
 		srvs = append(srvs, msrv)
 		lns = append(lns, metrics)
+	}
+	if consoleLn != nil && a.Console != nil {
+		csrv := a.HTTPServer()
+		csrv.Handler = a.consoleHandler()
+		srvs = append(srvs, csrv)
+		lns = append(lns, consoleLn)
 	}
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	wg := a.Background(bgCtx)
