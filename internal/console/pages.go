@@ -310,11 +310,13 @@ func (c *Console) searchUsers(ctx context.Context, p store.Project, q, cursor st
 			return auth.SearchResult{Users: []store.User{u}, Total: 1}, nil
 		}
 		one, _ := json.Marshal(q)
-		list, _ := json.Marshal([]string{q})
 		ops := []auth.SearchOperand{
 			{FilterName: store.FilterEmailAddressFuzzy, FilterValue: one},
 			{FilterName: store.FilterFullNameFuzzy, FilterValue: one},
-			{FilterName: store.FilterEmailAddress, FilterValue: list},
+		}
+		if e, err := auth.NormalizeEmail(q); err == nil {
+			el, _ := json.Marshal([]string{e})
+			ops = append(ops, auth.SearchOperand{FilterName: store.FilterEmailAddress, FilterValue: el})
 		}
 		if n, err := auth.NormalizePhone(q); err == nil {
 			nl, _ := json.Marshal([]string{n})
@@ -365,8 +367,14 @@ func indent(raw json.RawMessage) string {
 	if json.Unmarshal(raw, &v) != nil {
 		return string(raw)
 	}
-	b, _ := json.MarshalIndent(v, "", "  ")
-	return string(b)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // html/template escapes it
+	enc.SetIndent("", "  ")
+	if enc.Encode(v) != nil {
+		return string(raw)
+	}
+	return strings.TrimSpace(b.String())
 }
 
 func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request, v *visit, p store.Project) {
