@@ -98,7 +98,9 @@ func TestStrangersAddressGetsTheSamePageAndNoMessage(t *testing.T) {
 			t.Fatalf("outbox rows for the stranger: %d (%v)", len(ms), err)
 		}
 		operator := b.askLink(op)
-		same := func(p page, who string) string { return strings.ReplaceAll(csrfPattern.ReplaceAllString(p.Body, ""), who, "X") }
+		same := func(p page, who string) string {
+			return strings.ReplaceAll(csrfPattern.ReplaceAllString(p.Body, ""), who, "X")
+		}
 		if stranger.Status != operator.Status || same(stranger, "stranger@elsewhere.test") != same(operator, op) {
 			t.Fatalf("the pages differ:\n%s\n---\n%s", stranger.Body, operator.Body)
 		}
