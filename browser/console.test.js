@@ -3,12 +3,15 @@
 // session, and the backend's sessions/authenticate then refuses that
 // session. A signed-out visitor sees no data; a stranger's address gets no
 // message; a POST without the CSRF token is refused; an operator removed
-// from the list is signed out on the next request. Screenshots for the
-// README go to docs/screenshots/console-*.png.
+// from the list is signed out on the next request. With
+// LATCH_SCREENSHOTS=1 the README's screenshots are written to
+// docs/screenshots/console-*.png (else to a temporary folder, so a test
+// run leaves the checkout as it was).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startLatch, repoRoot } from '../conformance/lib/latch.js';
@@ -18,9 +21,9 @@ import { backend } from './lib/console-backend.js';
 const run = promisify(execFile);
 const operator = 'ops@latch.test';
 const stranger = 'stranger@elsewhere.test';
-const shots = join(repoRoot, 'docs', 'screenshots');
+let shots = join(repoRoot, 'docs', 'screenshots');
 
-let latch, browser, page, api, project, userID, laptop, phone;
+let latch, browser, page, api, project, userID, laptop, phone, tempShots;
 
 async function operators(...args) {
   return (await run(latch.bin, ['console', 'operators', ...args, '--database', latch.database])).stdout;
@@ -39,6 +42,7 @@ before(async () => {
   await api.createUser('bob@example.com', { first_name: 'Bob' });
   laptop = await api.login(userID, { ip_address: '203.0.113.7', user_agent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0' });
   phone = await api.login(userID, { ip_address: '198.51.100.23', user_agent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1) Safari/604.1' });
+  if (process.env.LATCH_SCREENSHOTS !== '1') shots = tempShots = await mkdtemp(join(tmpdir(), 'latch-console-shots-'));
   await mkdir(shots, { recursive: true });
   browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
@@ -48,6 +52,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await latch?.stop();
+  if (tempShots) await rm(tempShots, { recursive: true, force: true });
 });
 
 test('a signed-out visitor sees no data, only the sign-in page', async () => {
