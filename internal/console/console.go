@@ -156,7 +156,23 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	}
-	c.mux.ServeHTTP(w, r)
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	start := time.Now()
+	c.mux.ServeHTTP(rec, r)
+	// The path only: a confirm page's query holds a sign-in token.
+	c.log.Info("console request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+		"duration_ms", time.Since(start).Milliseconds(), "ip", clientIP(r))
+}
+
+// statusRecorder keeps the status of an answer for the log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
 }
 
 // visit is a signed-in request.

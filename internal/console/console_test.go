@@ -74,6 +74,13 @@ func TestOperatorSignsInByTheEmailedLink(t *testing.T) {
 		if h := b.get("/console/"); h.Status != 200 || !strings.Contains(h.Body, op) || !strings.Contains(h.Body, "live sessions") {
 			t.Fatalf("home: %d %s", h.Status, h.Body)
 		}
+		logs := cn.Logs.String()
+		if strings.Contains(logs, token) || strings.Contains(logs, c.Value) || strings.Contains(logs, auth.CSRFToken(c.Value)) {
+			t.Fatalf("a secret in the log:\n%s", logs)
+		}
+		if !strings.Contains(logs, "console request") {
+			t.Fatalf("no request lines in the log:\n%s", logs)
+		}
 	})
 }
 
@@ -107,6 +114,27 @@ func TestStrangersAddressGetsTheSamePageAndNoMessage(t *testing.T) {
 		// Not an address at all: the same page too.
 		if p := b.askLink("not an address"); p.Status != 200 || !strings.Contains(p.Body, "a sign-in link is on its way") {
 			t.Fatalf("junk address: %d %s", p.Status, p.Body)
+		}
+	})
+}
+
+func TestSignInLinksAreLimitedWithoutTellingOperatorsApart(t *testing.T) {
+	consoleBackends(t, func(t *testing.T, cn *consoleNode) {
+		cn.addOperator(t, op)
+		b := cn.browser(t)
+		for i := 0; i < 5; i++ {
+			cn.Mail.Next(t, op, func() { b.askLink(op) })
+		}
+		sixth := b.askLink(op)
+		stranger := b.askLink("stranger@elsewhere.test")
+		same := func(p page, who string) string { return strings.ReplaceAll(csrfPattern.ReplaceAllString(p.Body, ""), who, "X") }
+		if sixth.Status != 200 || same(sixth, op) != same(stranger, "stranger@elsewhere.test") {
+			t.Fatalf("the sixth link's page differs: %d %s", sixth.Status, sixth.Body)
+		}
+		cn.Clock.Advance(time.Minute)
+		cn.Mail.Next(t, op, func() { b.askLink(op) }) // a minute later, a link again
+		if n := cn.Mail.Count(op); n != 6 {
+			t.Fatalf("links sent: %d, want 6", n)
 		}
 	})
 }
@@ -473,7 +501,11 @@ func TestUserPageShowsTheUserAndDeleteRemovesThem(t *testing.T) {
 		if r := b.get("/console/projects/" + p.ID + "/users/user-test-00000000-0000-0000-0000-000000000000"); r.Status != http.StatusNotFound {
 			t.Fatalf("unknown user: %d", r.Status)
 		}
-		if r := b.post(up+"/delete", nil); r.Status != http.StatusSeeOther {
+		if r := b.post(up+"/delete", nil); r.Status != http.StatusBadRequest || !strings.Contains(r.Body, "confirm") {
+			t.Fatalf("delete unconfirmed: %d %s", r.Status, r.Body)
+		}
+		p.OK(t, "GET", "/v1/users/"+uid, nil)
+		if r := b.post(up+"/delete", url.Values{"confirm": {"yes"}}); r.Status != http.StatusSeeOther {
 			t.Fatalf("delete: %d %s", r.Status, r.Body)
 		}
 		p.Fail(t, "GET", "/v1/users/"+uid, nil, http.StatusNotFound, "user_not_found")

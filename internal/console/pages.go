@@ -378,6 +378,10 @@ func indent(raw json.RawMessage) string {
 }
 
 func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request, v *visit, p store.Project) {
+	if r.PostForm.Get("confirm") != "yes" {
+		c.fail(w, r, v, badInput("Tick the box to confirm the deletion."))
+		return
+	}
 	id, err := c.svc.DeleteUser(r.Context(), p, r.PathValue("uid"))
 	if err != nil {
 		c.fail(w, r, v, err)

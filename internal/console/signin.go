@@ -53,12 +53,13 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	email := r.PostForm.Get("email")
 	err := c.svc.RequestConsoleLink(r.Context(), email, c.base+"sign-in/confirm")
-	switch {
-	case errors.Is(err, auth.ErrConsoleTooManyLinks):
-		// Said only to an operator's address; a stranger never gets here.
-		c.render(w, http.StatusTooManyRequests, "signin", view{Title: "Sign in", CSRF: auth.CSRFToken(c.preCookie(w, r)), Error: "Too many sign-in links were asked for this address. Wait a minute and try again.", Data: signInData{}})
-		return
-	case err != nil:
+	if errors.Is(err, auth.ErrConsoleTooManyLinks) {
+		// Only an operator's address can reach its limit: saying so would
+		// tell it apart from a stranger's. The page is the same; no link.
+		c.log.Warn("console: too many sign-in links asked for an operator's address; none sent", "ip", clientIP(r))
+		err = nil
+	}
+	if err != nil {
 		c.fail(w, r, nil, err)
 		return
 	}
