@@ -127,7 +127,9 @@ func TestSignInLinksAreLimitedWithoutTellingOperatorsApart(t *testing.T) {
 		}
 		sixth := b.askLink(op)
 		stranger := b.askLink("stranger@elsewhere.test")
-		same := func(p page, who string) string { return strings.ReplaceAll(csrfPattern.ReplaceAllString(p.Body, ""), who, "X") }
+		same := func(p page, who string) string {
+			return strings.ReplaceAll(csrfPattern.ReplaceAllString(p.Body, ""), who, "X")
+		}
 		if sixth.Status != 200 || same(sixth, op) != same(stranger, "stranger@elsewhere.test") {
 			t.Fatalf("the sixth link's page differs: %d %s", sixth.Status, sixth.Body)
 		}
