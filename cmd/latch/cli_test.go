@@ -16,11 +16,11 @@ var leafCommands = []struct {
 	// positional is true for the commands that take arguments (URLs).
 	positional bool
 }{
-	{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "metrics-addr", "console-addr", "console-url", "max-connections"}, false},
+	{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "metrics-addr", "console-addr", "console-url", "max-connections", "tls-cert", "tls-key"}, false},
 	{[]string{"migrate"}, []string{"database"}, false},
 	{[]string{"version"}, nil, false},
 	{[]string{"outbox"}, []string{"database", "master-key", "master-key-file", "to", "limit", "json"}, false},
-	{[]string{"project", "create"}, []string{"database", "master-key", "master-key-file", "name", "live", "redirect-url", "json"}, false},
+	{[]string{"project", "create"}, []string{"database", "master-key", "master-key-file", "name", "live", "redirect-url", "sdk-origin", "json"}, false},
 	{[]string{"project", "list"}, []string{"database", "json"}, false},
 	{[]string{"project", "delete"}, []string{"database", "project"}, false},
 	{[]string{"project", "settings"}, []string{"database", "master-key", "master-key-file", "project", "name", "lock-threshold", "lock-ttl", "recipient-sends-per-minute", "project-sends-per-minute"}, false},
@@ -28,6 +28,9 @@ var leafCommands = []struct {
 	{[]string{"project", "redirect-urls", "add"}, []string{"database", "project"}, true},
 	{[]string{"project", "redirect-urls", "list"}, []string{"database", "project"}, false},
 	{[]string{"project", "redirect-urls", "remove"}, []string{"database", "project"}, true},
+	{[]string{"project", "sdk-origins", "add"}, []string{"database", "project"}, true},
+	{[]string{"project", "sdk-origins", "list"}, []string{"database", "project"}, false},
+	{[]string{"project", "sdk-origins", "remove"}, []string{"database", "project"}, true},
 	{[]string{"keys", "rotate"}, []string{"database", "master-key", "master-key-file", "project", "grace", "lead", "now"}, false},
 	{[]string{"console", "operators", "add"}, []string{"database"}, true},
 	{[]string{"console", "operators", "list"}, []string{"database"}, false},
@@ -39,8 +42,9 @@ var groups = []struct {
 	args []string
 	subs []string
 }{
-	{[]string{"project"}, []string{"create", "list", "delete", "settings", "rotate-secret", "redirect-urls"}},
+	{[]string{"project"}, []string{"create", "list", "delete", "settings", "rotate-secret", "redirect-urls", "sdk-origins"}},
 	{[]string{"project", "redirect-urls"}, []string{"add", "list", "remove"}},
+	{[]string{"project", "sdk-origins"}, []string{"add", "list", "remove"}},
 	{[]string{"console"}, []string{"operators"}},
 	{[]string{"console", "operators"}, []string{"add", "list", "remove"}},
 	{[]string{"keys"}, []string{"rotate"}},

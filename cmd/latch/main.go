@@ -63,6 +63,8 @@ Commands:
   project rotate-secret          add a project secret, or revoke one
   project redirect-urls add|list|remove
                                  the allow-list of magic-link URLs
+  project sdk-origins add|list|remove
+                                 the origins whose pages may use the public token
   keys rotate                    rotate a project's JWT signing key
   outbox                         list outgoing email and SMS (the dev outbox)
   console operators add|list|remove
@@ -80,6 +82,7 @@ var projectGroup = group{name: "project", doc: "Manage projects (tenants): their
 	{"settings", "show or change a project's lock and send limits", projectSettings},
 	{"rotate-secret", "add a project secret, or revoke one", rotateSecret},
 	{"redirect-urls", "the allow-list of magic-link URLs (add, list, remove)", redirectURLsGroup.run},
+	{"sdk-origins", "the origins whose pages may call /sdk/v1 with the public token (add, list, remove)", sdkOriginsGroup.run},
 }}
 
 var redirectURLsGroup = group{name: "project redirect-urls", doc: "Manage the allow-list of magic-link redirect URLs. The oldest URL is the default for login, signup and invite links.", subs: []subcommand{
@@ -191,6 +194,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	consoleAddr := c.fs.String("console-addr", "", "serve the operators' console on this address of its own instead of /console/ of --addr (keep it off a public API address: bind it to localhost, a VPN or an internal interface)")
 	consoleURL := c.fs.String("console-url", "", "the console's public URL, the base of the sign-in links emailed to operators, e.g. https://latch.example.com/console/ (https makes its cookies Secure); default http://<listen address>/console/")
 	maxConns := c.fs.Int("max-connections", 1024, "most API connections open at once; more wait in the kernel's backlog (0 = no cap)")
+	tlsCert := c.fs.String("tls-cert", "", "PEM certificate (chain) file: serve HTTPS, as the frontend SDK requires; with --tls-key")
+	tlsKey := c.fs.String("tls-key", "", "PEM private key file of --tls-cert")
 	if err := c.parse(args); err != nil {
 		return err
 	}
@@ -230,6 +235,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	scheme := "http"
+	if ln, err = withTLS(ln, *tlsCert, *tlsKey); err != nil {
+		return err
+	} else if *tlsCert != "" {
+		scheme = "https"
+	}
 	var mln net.Listener
 	if *metricsAddr != "" {
 		if mln, err = net.Listen("tcp", *metricsAddr); err != nil {
@@ -245,6 +256,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 				mln.Close()
 			}
 			return fmt.Errorf("console listener (--console-addr): %w", err)
+		}
+		if cln, err = withTLS(cln, *tlsCert, *tlsKey); err != nil { // HTTPS there too
+			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+			return err
 		}
 	}
 	closeListeners := func() {
@@ -262,13 +280,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		if cln != nil {
 			curlAddr = cln.Addr()
 		}
-		curl = baseURL(curlAddr) + "/console/"
+		curl = strings.Replace(baseURL(curlAddr), "http", scheme, 1) + "/console/"
 	}
 	if err := a.EnableConsole(curl, cln != nil); err != nil {
 		closeListeners()
 		return fmt.Errorf("console (--console-url): %w", err)
 	}
-	if err := firstProject(ctx, a, stdout, baseURL(ln.Addr())); err != nil {
+	if err := firstProject(ctx, a, stdout, strings.Replace(baseURL(ln.Addr()), "http", scheme, 1)); err != nil {
 		closeListeners()
 		return err
 	}
@@ -351,15 +369,16 @@ func firstProject(ctx context.Context, a *app.App, stdout io.Writer, base string
 	if err != nil || len(ps) > 0 {
 		return err
 	}
-	cp, err := a.Service.CreateProject(ctx, auth.NewProject{Name: "Test project", RedirectURLs: []string{"http://localhost:3000/authenticate"}})
+	cp, err := a.Service.CreateProject(ctx, auth.NewProject{Name: "Test project", RedirectURLs: []string{"http://localhost:3000/authenticate"}, SDKOrigins: []string{firstSDKOrigin}})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, `
 Created a test project. Its secret is shown only this once:
 
-  project_id: %s
-  secret:     %s
+  project_id:   %s
+  secret:       %s
+  public_token: %s (the frontend SDK's; pages at %s may use it)
 
 For the README's curl walk-through, paste:
 
@@ -370,7 +389,7 @@ Try it (the project's JWKS; the walk-through then creates its first user):
 
 Magic links go to http://localhost:3000/authenticate by default ('latch project redirect-urls --help').
 
-`, cp.Project.ID, cp.Secret, cp.Project.ID, cp.Secret, base)
+`, cp.Project.ID, cp.Secret, cp.PublicToken, firstSDKOrigin, cp.Project.ID, cp.Secret, base)
 	return nil
 }
 
@@ -428,7 +447,9 @@ func projectCreate(args []string, stdout io.Writer) error {
 	live := c.fs.Bool("live", false, "create a live project (project-live-…) instead of a test one")
 	var urls listFlag
 	c.fs.Var(&urls, "redirect-url", "allowed magic-link redirect URL; repeat for more; the first is the default")
-	asJSON := c.fs.Bool("json", false, `print {"project_id":…,"secret":…} only`)
+	var origins listFlag
+	c.fs.Var(&origins, "sdk-origin", "origin (http(s)://host[:port]) whose pages may call /sdk/v1 with the public token; repeat for more")
+	asJSON := c.fs.Bool("json", false, `print {"project_id":…,"secret":…,"public_token":…} only`)
 	if err := c.parse(args); err != nil {
 		return err
 	}
@@ -437,17 +458,18 @@ func projectCreate(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	cp, err := a.Service.CreateProject(context.Background(), auth.NewProject{Name: *name, Live: *live, RedirectURLs: urls})
+	cp, err := a.Service.CreateProject(context.Background(), auth.NewProject{Name: *name, Live: *live, RedirectURLs: urls, SDKOrigins: origins})
 	if err != nil {
 		return err
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(struct {
-			ProjectID string `json:"project_id"`
-			Secret    string `json:"secret"`
-		}{cp.Project.ID, cp.Secret})
+			ProjectID   string `json:"project_id"`
+			Secret      string `json:"secret"`
+			PublicToken string `json:"public_token"`
+		}{cp.Project.ID, cp.Secret, cp.PublicToken})
 	}
-	fmt.Fprintf(stdout, "project_id: %s\nsecret:     %s\n(the secret is shown only this once)\n", cp.Project.ID, cp.Secret)
+	fmt.Fprintf(stdout, "project_id:   %s\nsecret:       %s\npublic_token: %s\n(the secret is shown only this once)\n", cp.Project.ID, cp.Secret, cp.PublicToken)
 	return nil
 }
 func projectList(args []string, stdout io.Writer) error {
@@ -474,10 +496,23 @@ func projectList(args []string, stdout io.Writer) error {
 		CreatedAt    time.Time `json:"created_at"`
 		SecretIDs    []string  `json:"secret_ids"`
 		RedirectURLs []string  `json:"redirect_urls"`
+		PublicToken  string    `json:"public_token"`
+		SDKOrigins   []string  `json:"sdk_origins"`
 	}
 	rows := []row{}
+	svc := auth.New(auth.Config{Store: st})
 	for _, p := range ps {
-		r := row{ProjectID: p.ID, Name: p.Name, Live: p.Live, CreatedAt: p.CreatedAt, SecretIDs: []string{}, RedirectURLs: []string{}}
+		r := row{ProjectID: p.ID, Name: p.Name, Live: p.Live, CreatedAt: p.CreatedAt, SecretIDs: []string{}, RedirectURLs: []string{}, SDKOrigins: []string{}}
+		if r.PublicToken, err = svc.PublicToken(ctx, p); err != nil {
+			return err
+		}
+		os, err := st.ListSDKOrigins(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		for _, o := range os {
+			r.SDKOrigins = append(r.SDKOrigins, o.Origin)
+		}
 		secs, err := st.ListProjectSecrets(ctx, p.ID)
 		if err != nil {
 			return err
@@ -498,9 +533,9 @@ func projectList(args []string, stdout io.Writer) error {
 		return json.NewEncoder(stdout).Encode(rows)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROJECT_ID\tNAME\tSECRET_IDS\tREDIRECT_URLS")
+	fmt.Fprintln(tw, "PROJECT_ID\tNAME\tSECRET_IDS\tREDIRECT_URLS\tPUBLIC_TOKEN\tSDK_ORIGINS")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ProjectID, r.Name, strings.Join(r.SecretIDs, ","), strings.Join(r.RedirectURLs, ","))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ProjectID, r.Name, strings.Join(r.SecretIDs, ","), strings.Join(r.RedirectURLs, ","), r.PublicToken, strings.Join(r.SDKOrigins, ","))
 	}
 	return tw.Flush()
 }

@@ -193,8 +193,8 @@ var (
 	printedProjectID = regexp.MustCompile(`(?m)^\s*project_id:\s+(project-test-\S+)$`)
 	printedSecret    = regexp.MustCompile(`(?m)^\s*secret:\s+(secret-test-\S+)$`)
 	uuidRE           = `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`
-	testCreateJSON   = regexp.MustCompile(`^\{"project_id":"project-test-` + uuidRE + `","secret":"secret-test-[A-Za-z0-9_-]{43}"\}\n$`)
-	liveCreateJSON   = regexp.MustCompile(`^\{"project_id":"project-live-` + uuidRE + `","secret":"secret-live-[A-Za-z0-9_-]{43}"\}\n$`)
+	testCreateJSON   = regexp.MustCompile(`^\{"project_id":"project-test-` + uuidRE + `","secret":"secret-test-[A-Za-z0-9_-]{43}","public_token":"public-token-test-` + uuidRE + `"\}\n$`)
+	liveCreateJSON   = regexp.MustCompile(`^\{"project_id":"project-live-` + uuidRE + `","secret":"secret-live-[A-Za-z0-9_-]{43}","public_token":"public-token-live-` + uuidRE + `"\}\n$`)
 )
 
 // firstProject reads the credentials a first start printed.
@@ -447,7 +447,7 @@ func TestProjectCreateWorksWhileTheServerRunsAndTheServerSeesItAtOnce(t *testing
 	// Without --json: plain lines; --redirect-url repeats, in order.
 	r = mustLatch(t, dir, nil, "project", "create", "--database", db, "--name", "Links",
 		"--redirect-url", "https://a.example/auth", "--redirect-url", "http://localhost:3000/cb")
-	pid := regexp.MustCompile(`(?m)^project_id: (project-test-\S+)$`).FindStringSubmatch(r.stdout)
+	pid := regexp.MustCompile(`(?m)^project_id:\s+(project-test-\S+)$`).FindStringSubmatch(r.stdout)
 	sec := regexp.MustCompile(`(?m)^secret:\s+(secret-test-\S+)$`).FindStringSubmatch(r.stdout)
 	if pid == nil || sec == nil {
 		t.Fatalf("project create printed %q", r.stdout)
@@ -728,8 +728,8 @@ func TestHelpExplainsEveryFlagAndItsEnvironmentVariable(t *testing.T) {
 		args  []string
 		flags []string
 	}{
-		{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "metrics-addr", "console-addr", "console-url", "max-connections"}},
-		{[]string{"project", "create"}, []string{"database", "master-key", "master-key-file", "name", "live", "redirect-url", "json"}},
+		{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "metrics-addr", "console-addr", "console-url", "max-connections", "tls-cert", "tls-key"}},
+		{[]string{"project", "create"}, []string{"database", "master-key", "master-key-file", "name", "live", "redirect-url", "sdk-origin", "json"}},
 		{[]string{"project", "list"}, []string{"database", "json"}},
 		{[]string{"project", "rotate-secret"}, []string{"database", "master-key", "master-key-file", "project", "revoke-secret", "json"}},
 		{[]string{"outbox"}, []string{"database", "master-key", "master-key-file", "to", "limit", "json"}},

@@ -112,6 +112,9 @@ func (s *Server) routes() {
 	s.handle("POST /v1/sessions/revoke", s.authed(s.revokeSession))
 	s.handle("GET /v1/sessions/jwks/{project_id}", s.jwks)
 
+	// The frontend SDK's API (sdk.go).
+	s.sdkRoutes()
+
 	// No catch-all: the router's own 404 and 405 (which knows the methods
 	// of a path) are rewritten into envelopes by the recorder.
 }

@@ -23,6 +23,7 @@ type NewProject struct {
 	Name         string
 	Live         bool
 	RedirectURLs []string
+	SDKOrigins   []string // origins whose pages may use the public token
 }
 
 // CreatedProject carries the only copy of the new project's secret.
@@ -30,6 +31,8 @@ type CreatedProject struct {
 	Project  store.Project
 	SecretID string
 	Secret   string
+	// PublicToken is the frontend SDK's token (public; sdk.go).
+	PublicToken string
 }
 
 // CreateProject makes a project, its first secret and its first signing key
@@ -52,6 +55,15 @@ func (s *Service) CreateProject(ctx context.Context, np NewProject) (CreatedProj
 			return CreatedProject{}, err
 		}
 	}
+	origins := make([]string, 0, len(np.SDKOrigins))
+	for _, o := range np.SDKOrigins {
+		n, err := NormalizeOrigin(o)
+		if err != nil {
+			return CreatedProject{}, err
+		}
+		origins = append(origins, n)
+	}
+	publicToken := secret.ID("public-token", np.Live)
 	sec := secret.ProjectSecret(np.Live)
 	ps := store.ProjectSecret{ID: secret.ID("secret", np.Live), ProjectID: p.ID, Hash: secret.Hash(sec), CreatedAt: now}
 	err := s.store.InTx(ctx, func(tx store.Store) error {
@@ -67,13 +79,21 @@ func (s *Service) CreateProject(ctx context.Context, np NewProject) (CreatedProj
 				return err
 			}
 		}
+		if _, err := tx.EnsurePublicToken(ctx, p.ID, publicToken, now); err != nil {
+			return err
+		}
+		for _, o := range origins {
+			if err := tx.AddSDKOrigin(ctx, store.SDKOrigin{ProjectID: p.ID, Origin: o, CreatedAt: now}); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+				return err
+			}
+		}
 		_, err := s.keys.NewKey(ctx, tx, p.ID, p.Live)
 		return err
 	})
 	if err != nil {
 		return CreatedProject{}, fmt.Errorf("create project: %w", err)
 	}
-	return CreatedProject{Project: p, SecretID: ps.ID, Secret: sec}, nil
+	return CreatedProject{Project: p, SecretID: ps.ID, Secret: sec, PublicToken: publicToken}, nil
 }
 
 // AddSecret adds a secret to a project (rotation); the old ones keep

@@ -241,11 +241,12 @@ func badInput(format string, args ...any) error {
 	return fmt.Errorf("%w%s", errBadInput, fmt.Sprintf(format, args...))
 }
 
-// cookie sets one of the console's cookies (maxAge < 0 deletes it).
-func (c *Console) cookie(w http.ResponseWriter, name, value string, maxAge int) {
+// cookie sets one of the console's cookies (maxAge < 0 deletes it):
+// Secure when the console's URL is https or the request came over TLS.
+func (c *Console) cookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: value, Path: Prefix, MaxAge: maxAge,
-		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: c.secure || r.TLS != nil, SameSite: http.SameSiteStrictMode,
 	})
 }
 
@@ -265,7 +266,7 @@ func (c *Console) signedIn(h func(http.ResponseWriter, *http.Request, *visit)) h
 				c.fail(w, r, nil, err)
 				return
 			}
-			c.cookie(w, SessionCookie, "", -1)
+			c.cookie(w, r, SessionCookie, "", -1)
 			http.Redirect(w, r, Prefix+"sign-in", http.StatusSeeOther)
 			return
 		}

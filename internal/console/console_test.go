@@ -706,3 +706,60 @@ func regexpFind(t *testing.T, body, pattern string) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestProjectPageShowsThePublicTokenAndManagesSDKOrigins(t *testing.T) {
+	consoleBackends(t, func(t *testing.T, cn *consoleNode) {
+		cn.addOperator(t, op)
+		p := cn.NewProject(t, "Acme")
+		token, err := cn.App.Service.PublicToken(context.Background(), store.Project{ID: p.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := cn.browser(t)
+		b.signIn(op)
+		pp := "/console/projects/" + p.ID
+		if r := b.get(pp); !strings.Contains(r.Body, token) || !strings.Contains(r.Body, "Frontend SDK") {
+			t.Fatalf("no public token on the page: %s", r.Body)
+		}
+		if r := b.post(pp+"/sdk-origins", url.Values{"origin": {"HTTPS://App.Example.com:443"}}); r.Status != 200 || !strings.Contains(r.Body, "<code>https://app.example.com</code>") {
+			t.Fatalf("add origin: %d %s", r.Status, r.Body)
+		}
+		if ok, err := cn.App.Service.OriginAllowed(context.Background(), store.Project{ID: p.ID}, "https://app.example.com"); err != nil || !ok {
+			t.Fatalf("origin not allowed after adding: %v %v", ok, err)
+		}
+		if r := b.post(pp+"/sdk-origins", url.Values{"origin": {"https://app.example.com/path"}}); r.Status != http.StatusBadRequest {
+			t.Fatalf("bad origin: %d %s", r.Status, r.Body)
+		}
+		b.get(pp)
+		if r := b.post(pp+"/sdk-origins/remove", url.Values{"origin": {"https://app.example.com"}}); r.Status != 200 || strings.Contains(r.Body, "<code>https://app.example.com</code>") {
+			t.Fatalf("remove origin: %d %s", r.Status, r.Body)
+		}
+		if ok, _ := cn.App.Service.OriginAllowed(context.Background(), store.Project{ID: p.ID}, "https://app.example.com"); ok {
+			t.Fatal("origin still allowed")
+		}
+		audit := b.get("/console/audit").Body
+		if !strings.Contains(audit, "sdk-origin.add") || !strings.Contains(audit, "sdk-origin.remove") {
+			t.Fatal("origins not audited")
+		}
+	})
+}
+
+func TestConsoleCookieIsSecureOverTLS(t *testing.T) {
+	cn := startConsole(t, latchtest.Options{})
+	srv := httptest.NewTLSServer(cn.App.Console)
+	t.Cleanup(srv.Close)
+	res, err := srv.Client().Get(srv.URL + "/console/sign-in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var pre *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == console.PreCookie {
+			pre = c
+		}
+	}
+	if pre == nil || !pre.Secure {
+		t.Fatalf("cookie over TLS: %+v", pre)
+	}
+}

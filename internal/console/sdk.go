@@ -2,13 +2,59 @@ package console
 
 import (
 	"context"
+	"errors"
+	"net/http"
 
 	"github.com/latch-auth/latch/internal/store"
 )
 
-// Public tokens and SDK origins (the frontend SDK's credentials) are
-// shown here once the store has them.
+// The frontend SDK's credentials of a project: its public token (not a
+// secret: it is in the app's pages) and the origins whose pages may use it.
 
-func (c *Console) sdkRoutes() {}
+type sdkData struct {
+	PublicToken string // "" when the project has none yet (made before public tokens)
+	Origins     []store.SDKOrigin
+}
 
-func (c *Console) sdkData(ctx context.Context, p store.Project) (any, error) { return nil, nil }
+func (c *Console) sdkRoutes() {
+	c.mux.HandleFunc("POST /console/projects/{pid}/sdk-origins", c.signedIn(c.withProject(c.addSDKOrigin)))
+	c.mux.HandleFunc("POST /console/projects/{pid}/sdk-origins/remove", c.signedIn(c.withProject(c.removeSDKOrigin)))
+}
+
+// sdkData reads without writing: a project without a public token gets one
+// when the SDK or `latch project list` first asks, not when a page is read.
+func (c *Console) sdkData(ctx context.Context, p store.Project) (any, error) {
+	st := c.svc.Store()
+	var d sdkData
+	t, err := st.GetPublicToken(ctx, p.ID)
+	switch {
+	case err == nil:
+		d.PublicToken = t
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	if d.Origins, err = c.svc.SDKOrigins(ctx, p.ID); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (c *Console) addSDKOrigin(w http.ResponseWriter, r *http.Request, v *visit, p store.Project) {
+	o, err := c.svc.AddSDKOrigin(r.Context(), p.ID, r.PostForm.Get("origin"))
+	if err != nil {
+		c.fail(w, r, v, asInput(err))
+		return
+	}
+	c.audit(r, v.Session.Email, "sdk-origin.add", p.ID+" "+o)
+	c.showProject(w, r, v, p, nil, "Origin "+o+" may now use the public token.")
+}
+
+func (c *Console) removeSDKOrigin(w http.ResponseWriter, r *http.Request, v *visit, p store.Project) {
+	o, err := c.svc.RemoveSDKOrigin(r.Context(), p.ID, r.PostForm.Get("origin"))
+	if err != nil {
+		c.fail(w, r, v, asInput(err))
+		return
+	}
+	c.audit(r, v.Session.Email, "sdk-origin.remove", p.ID+" "+o)
+	c.showProject(w, r, v, p, nil, "Origin "+o+" removed.")
+}

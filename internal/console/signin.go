@@ -15,7 +15,7 @@ func (c *Console) preCookie(w http.ResponseWriter, r *http.Request) string {
 		return ck.Value
 	}
 	v := secret.SessionToken()
-	c.cookie(w, PreCookie, v, 3600)
+	c.cookie(w, r, PreCookie, v, 3600)
 	return v
 }
 
@@ -91,8 +91,8 @@ func (c *Console) confirm(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, err)
 		return
 	}
-	c.cookie(w, SessionCookie, login.Cookie, int(auth.ConsoleSessionTTL.Seconds()))
-	c.cookie(w, PreCookie, "", -1)
+	c.cookie(w, r, SessionCookie, login.Cookie, int(auth.ConsoleSessionTTL.Seconds()))
+	c.cookie(w, r, PreCookie, "", -1)
 	c.audit(r, login.Session.Email, "sign-in", login.Session.ID)
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
 }
@@ -103,7 +103,7 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request, v *visit) {
 		c.fail(w, r, v, err)
 		return
 	}
-	c.cookie(w, SessionCookie, "", -1)
+	c.cookie(w, r, SessionCookie, "", -1)
 	c.audit(r, v.Session.Email, "sign-out", v.Session.ID)
 	http.Redirect(w, r, Prefix+"sign-in", http.StatusSeeOther)
 }

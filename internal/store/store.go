@@ -469,4 +469,7 @@ type Store interface {
 	// Rate limits: CountHit adds one to the counter of key in the window
 	// starting at windowStart and returns the new count.
 	CountHit(ctx context.Context, projectID, key string, windowStart time.Time) (int, error)
+
+	// The frontend SDK (sdk.go).
+	SDKStore
 }
