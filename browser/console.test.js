@@ -128,6 +128,9 @@ test('the audit log shows who did what, when and from where', async () => {
   assert.match(text, /127\.0\.0\.1/);
   await shot('audit');
   await page.goto(`${latch.url}/console/projects/${project.project_id}`);
+  await page.getByLabel('Add an origin').fill('https://app.example');
+  await page.getByRole('button', { name: 'Add origin' }).click();
+  await page.getByText('Origin https://app.example may now use the public token.').waitFor();
   await shot('project');
   await page.goto(latch.url + '/console/outbox');
   const outbox = await page.locator('main').innerText();
