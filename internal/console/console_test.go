@@ -558,9 +558,15 @@ func TestProjectsPagesCreateProjectsSecretsURLsSettingsAndKeys(t *testing.T) {
 		cn.addOperator(t, op)
 		b := cn.browser(t)
 		b.signIn(op)
-		b.get("/console/projects")
+		first := cn.NewProject(t, "First")
+		if r := b.get("/console/projects"); r.Status != 200 || !strings.Contains(r.Body, first.ID) || !strings.Contains(r.Body, ">First<") {
+			t.Fatalf("projects: %d %s", r.Status, r.Body)
+		}
 		r := b.post("/console/projects", url.Values{"name": {"Console made"}, "redirect_url": {"https://app.example/cb"}})
 		id := regexpFind(t, r.Body, `<code>(project-test-[0-9a-f-]+)</code>`)
+		if r := b.get("/console/projects"); !strings.Contains(r.Body, id) {
+			t.Fatalf("the new project is not listed: %s", r.Body)
+		}
 		sec := regexpFind(t, r.Body, `<code id="new-secret">(secret-test-[A-Za-z0-9_-]+)</code>`)
 		p := latchtest.Project{ID: id, Secret: sec, URL: cn.URL}
 		p.OK(t, "POST", "/v1/users", map[string]any{"email": "a@example.com"})
@@ -686,6 +692,20 @@ func TestOutboxMasksRecipientsHidesLinksAndRetries(t *testing.T) {
 			t.Fatal("retry not audited")
 		}
 	})
+}
+
+func TestTheStylesheetIsServedToAnyone(t *testing.T) {
+	cn := startConsole(t, latchtest.Options{})
+	r := cn.browser(t).get("/console/console.css")
+	if r.Status != 200 || r.Header.Get("Content-Type") != "text/css; charset=utf-8" || !strings.Contains(r.Body, "font") {
+		t.Fatalf("css: %d %s", r.Status, r.Header)
+	}
+	// Every answer carries the console's security headers.
+	for h, want := range map[string]string{"Content-Security-Policy": "frame-ancestors 'none'", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"} {
+		if !strings.Contains(cn.browser(t).get("/console/sign-in").Header.Get(h), want) {
+			t.Errorf("%s lacks %q", h, want)
+		}
+	}
 }
 
 func TestMaskRecipient(t *testing.T) {
