@@ -74,6 +74,9 @@ func TestOperatorSignsInByTheEmailedLink(t *testing.T) {
 		if h := b.get("/console/"); h.Status != 200 || !strings.Contains(h.Body, op) || !strings.Contains(h.Body, "live sessions") {
 			t.Fatalf("home: %d %s", h.Status, h.Body)
 		}
+		if p := b.get("/console/sign-in"); p.Status != http.StatusSeeOther || p.Location != "/console/" {
+			t.Fatalf("sign-in page when signed in: %d %q", p.Status, p.Location)
+		}
 		logs := cn.Logs.String()
 		if strings.Contains(logs, token) || strings.Contains(logs, c.Value) || strings.Contains(logs, auth.CSRFToken(c.Value)) {
 			t.Fatalf("a secret in the log:\n%s", logs)
@@ -782,4 +785,25 @@ func TestConsoleCookieIsSecureOverTLS(t *testing.T) {
 	if pre == nil || !pre.Secure {
 		t.Fatalf("cookie over TLS: %+v", pre)
 	}
+}
+
+func TestUserListPagesByFifty(t *testing.T) {
+	consoleBackends(t, func(t *testing.T, cn *consoleNode) {
+		cn.addOperator(t, op)
+		p := cn.NewProject(t, "Acme")
+		for i := 0; i < 51; i++ {
+			p.OK(t, "POST", "/v1/users", map[string]any{"email": "user" + strconv.Itoa(i) + "@example.com"})
+		}
+		b := cn.browser(t)
+		b.signIn(op)
+		r := b.get("/console/projects/" + p.ID + "/users")
+		if n := strings.Count(r.Body, `<tr><td><a href="/console/projects/`); n != 50 || !strings.Contains(r.Body, "51 users") {
+			t.Fatalf("first page: %d rows", n)
+		}
+		next := regexpFind(t, r.Body, `<a href="(/console/projects/[^"]+cursor=[^"]+)">Next page</a>`)
+		r = b.get(strings.ReplaceAll(next, "&amp;", "&"))
+		if n := strings.Count(r.Body, `<tr><td><a href="/console/projects/`); n != 1 || strings.Contains(r.Body, "Next page") {
+			t.Fatalf("second page: %d rows: %s", n, r.Body)
+		}
+	})
 }

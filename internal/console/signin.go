@@ -41,6 +41,12 @@ type signInData struct {
 
 // signInPage is GET /console/sign-in.
 func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
+	if ck, _ := r.Cookie(SessionCookie); ck != nil {
+		if _, err := c.svc.ConsoleSession(r.Context(), ck.Value); err == nil {
+			http.Redirect(w, r, Prefix, http.StatusSeeOther) // signed in already
+			return
+		}
+	}
 	pre := c.preCookie(w, r)
 	c.render(w, http.StatusOK, "signin", view{Title: "Sign in", CSRF: auth.CSRFToken(pre), Data: signInData{}})
 }
