@@ -277,6 +277,9 @@ func (a *App) serve(ctx context.Context, ln, metrics, consoleLn net.Listener) er
 		}
 	}
 	cancel()
+	if a.Console != nil {
+		a.Console.Wait() // sign-in links being sent after their answers
+	}
 	stopBG()
 	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {

@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
@@ -62,6 +63,10 @@ type Console struct {
 	mux    *http.ServeMux
 	pages  map[string]*template.Template
 	css    []byte
+	// linkSlots bounds the sign-in links being sent after their answers;
+	// linkSends counts them, for Wait.
+	linkSlots chan struct{}
+	linkSends sync.WaitGroup
 }
 
 // New builds the console.
@@ -81,7 +86,7 @@ func New(c Config) (*Console, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	con := &Console{svc: c.Service, data: data, base: base, secure: u.Scheme == "https", log: c.Logger, mux: http.NewServeMux()}
+	con := &Console{svc: c.Service, data: data, base: base, secure: u.Scheme == "https", log: c.Logger, mux: http.NewServeMux(), linkSlots: make(chan struct{}, 16)}
 	if err := con.parse(); err != nil {
 		return nil, err
 	}

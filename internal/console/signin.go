@@ -1,8 +1,10 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/secret"
@@ -52,28 +54,45 @@ func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // signIn is POST /console/sign-in: an operator's address gets a link, any
-// other address the same page and no message.
+// other address the same page and no message. The look-up and the sending
+// run after the answer, so that its time does not tell an operator's
+// address from a stranger's either.
 func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	if !c.checkPre(w, r) {
 		return
 	}
 	email := r.PostForm.Get("email")
-	err := c.svc.RequestConsoleLink(r.Context(), email, c.base+"sign-in/confirm")
-	if errors.Is(err, auth.ErrConsoleTooManyLinks) {
-		// Only an operator's address can reach its limit: saying so would
-		// tell it apart from a stranger's. The page is the same; no link.
-		c.log.Warn("console: too many sign-in links asked for an operator's address; none sent", "ip", clientIP(r))
-		err = nil
+	send := func(ctx context.Context) {
+		err := c.svc.RequestConsoleLink(ctx, email, c.base+"sign-in/confirm")
+		switch {
+		case errors.Is(err, auth.ErrConsoleTooManyLinks):
+			// Only an operator's address reaches its limit; the page says
+			// nothing of it. No link.
+			c.log.Warn("console: too many sign-in links asked for an operator's address; none sent", "ip", clientIP(r))
+		case err != nil:
+			c.log.Error("console: sign-in link not sent", "err", err)
+		}
 	}
-	if err != nil {
-		c.fail(w, r, nil, err)
-		return
+	select {
+	case c.linkSlots <- struct{}{}:
+		c.linkSends.Add(1)
+		go func() {
+			defer func() { <-c.linkSlots; c.linkSends.Done() }()
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+			defer cancel()
+			send(ctx)
+		}()
+	default:
+		send(r.Context()) // many at once: in line, so they stay bounded
 	}
 	if e, nerr := auth.NormalizeOperator(email); nerr == nil {
 		email = e
 	}
 	c.render(w, http.StatusOK, "signin", view{Title: "Check your email", CSRF: auth.CSRFToken(c.preCookie(w, r)), Data: signInData{Sent: true, Email: email}})
 }
+
+// Wait waits for the sign-in links being sent after their answers.
+func (c *Console) Wait() { c.linkSends.Wait() }
 
 // confirmPage is GET /console/sign-in/confirm?token=…: a page with one
 // button, so that a mail scanner that opens the link does not use it up.
