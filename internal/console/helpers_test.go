@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -34,16 +33,9 @@ type consoleNode struct {
 
 func startConsole(t *testing.T, o latchtest.Options) *consoleNode {
 	t.Helper()
+	o.Console = true
 	l := latchtest.Start(t, o)
-	srv := httptest.NewUnstartedServer(nil)
-	base := "http://" + srv.Listener.Addr().String()
-	if err := l.App.EnableConsole(base+"/console/", true); err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = l.App.Console
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return &consoleNode{Latch: l, ConsoleURL: base}
+	return &consoleNode{Latch: l, ConsoleURL: l.URL}
 }
 
 // addOperator puts an address on the list.

@@ -62,13 +62,14 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := r.PostForm.Get("email")
+	ip := clientIP(r)
 	send := func(ctx context.Context) {
 		err := c.svc.RequestConsoleLink(ctx, email, c.base+"sign-in/confirm")
 		switch {
 		case errors.Is(err, auth.ErrConsoleTooManyLinks):
 			// Only an operator's address reaches its limit; the page says
 			// nothing of it. No link.
-			c.log.Warn("console: too many sign-in links asked for an operator's address; none sent", "ip", clientIP(r))
+			c.log.Warn("console: too many sign-in links asked for an operator's address; none sent", "ip", ip)
 		case err != nil:
 			c.log.Error("console: sign-in link not sent", "err", err)
 		}
@@ -85,10 +86,11 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	default:
 		send(r.Context()) // many at once: in line, so they stay bounded
 	}
+	shown := email
 	if e, nerr := auth.NormalizeOperator(email); nerr == nil {
-		email = e
+		shown = e
 	}
-	c.render(w, http.StatusOK, "signin", view{Title: "Check your email", CSRF: auth.CSRFToken(c.preCookie(w, r)), Data: signInData{Sent: true, Email: email}})
+	c.render(w, http.StatusOK, "signin", view{Title: "Check your email", CSRF: auth.CSRFToken(c.preCookie(w, r)), Data: signInData{Sent: true, Email: shown}})
 }
 
 // Wait waits for the sign-in links being sent after their answers.

@@ -76,6 +76,8 @@ type Options struct {
 	SearchTimeout time.Duration
 	// MaxConnections caps the API listener's connections (0 = no cap).
 	MaxConnections int
+	// Console serves the operators' console at /console/ of the node.
+	Console bool
 }
 
 // Latch is one running node.
@@ -136,6 +138,11 @@ func Start(t testing.TB, o Options) *Latch {
 	mln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.Console {
+		if err := a.EnableConsole("http://"+ln.Addr().String()+"/console/", false); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
