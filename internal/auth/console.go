@@ -102,29 +102,30 @@ func (s *Service) Operators(ctx context.Context) ([]store.ConsoleOperator, error
 
 // RequestConsoleLink mails a sign-in link to email if it is an operator's
 // address, the link's token written with the message in one transaction;
-// for any other address it does nothing and returns nil, so the caller
-// answers both the same. linkBase is the console's confirm URL, to which
-// "?token=…" is appended.
-func (s *Service) RequestConsoleLink(ctx context.Context, email, linkBase string) error {
+// for any other address it does nothing and returns "", so the caller
+// answers both the same. It returns the operator's address when it queued
+// a link. linkBase is the console's confirm URL, to which "?token=…" is
+// appended.
+func (s *Service) RequestConsoleLink(ctx context.Context, email, linkBase string) (string, error) {
 	e, err := NormalizeOperator(email)
 	if err != nil {
-		return nil // no operator has it
+		return "", nil // no operator has it
 	}
 	c, err := s.consoleStore(s.store)
 	if err != nil {
-		return err
+		return "", err
 	}
 	ok, err := c.IsOperator(ctx, e)
 	if err != nil || !ok {
-		return err
+		return "", err
 	}
 	now := s.Now()
 	n, err := s.store.CountHit(ctx, "", "console-link:"+e, now.Truncate(time.Minute))
 	if err != nil {
-		return err
+		return "", err
 	}
 	if n > ConsoleLinksPerMinute {
-		return ErrConsoleTooManyLinks
+		return "", ErrConsoleTooManyLinks
 	}
 	token := base64.RawURLEncoding.EncodeToString(secret.Bytes(32))
 	link := linkBase + "?token=" + token
@@ -141,13 +142,13 @@ func (s *Service) RequestConsoleLink(ctx context.Context, email, linkBase string
 		return deliver.Enqueue(ctx, tx, s.ring, "", msg, now)
 	})
 	if errors.Is(err, store.ErrNotFound) { // removed meanwhile
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	s.notify()
-	return nil
+	return e, nil
 }
 
 var consoleEmailHTML = template.Must(template.New("email").Parse(`<!DOCTYPE html>

@@ -447,7 +447,7 @@ func TestRevokeFromTheConsoleEndsTheSessionForTheBackend(t *testing.T) {
 			t.Fatalf("after revoke all: %d", got)
 		}
 		audit := b.get("/console/audit").Body
-		for _, want := range []string{"session.revoke", "session.revoke-all", laptop, "sign-in", "127.0.0.1", "ConsoleTest/1.0"} {
+		for _, want := range []string{"session.revoke", "session.revoke-all", laptop, "sign-in", "sign-in.link-sent", "127.0.0.1", "ConsoleTest/1.0"} {
 			if !strings.Contains(audit, want) {
 				t.Fatalf("audit log lacks %q", want)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/secret"
+	"github.com/latch-auth/latch/internal/store"
 )
 
 // preCookie returns the pre-sign-in cookie's value, setting a new one
@@ -62,9 +63,14 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := r.PostForm.Get("email")
-	ip := clientIP(r)
+	ip, ua := clientIP(r), userAgent(r)
 	send := func(ctx context.Context) {
-		err := c.svc.RequestConsoleLink(ctx, email, c.base+"sign-in/confirm")
+		sent, err := c.svc.RequestConsoleLink(ctx, email, c.base+"sign-in/confirm")
+		if sent != "" {
+			if aerr := c.svc.Audit(ctx, store.AuditEntry{Email: sent, Action: "sign-in.link-sent", Target: sent, IPAddress: ip, UserAgent: ua}); aerr != nil {
+				c.log.Error("console: audit log write failed", "action", "sign-in.link-sent", "err", aerr)
+			}
+		}
 		switch {
 		case errors.Is(err, auth.ErrConsoleTooManyLinks):
 			// Only an operator's address reaches its limit; the page says
