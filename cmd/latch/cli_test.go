@@ -16,7 +16,7 @@ var leafCommands = []struct {
 	// positional is true for the commands that take arguments (URLs).
 	positional bool
 }{
-	{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "metrics-addr", "console-addr", "console-url", "max-connections", "tls-cert", "tls-key"}, false},
+	{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "metrics-addr", "console-addr", "console-url", "max-connections", "tls-cert", "tls-key", "trusted-proxies"}, false},
 	{[]string{"migrate"}, []string{"database"}, false},
 	{[]string{"version"}, nil, false},
 	{[]string{"outbox"}, []string{"database", "master-key", "master-key-file", "to", "limit", "json"}, false},
@@ -31,6 +31,7 @@ var leafCommands = []struct {
 	{[]string{"project", "sdk-origins", "add"}, []string{"database", "project"}, true},
 	{[]string{"project", "sdk-origins", "list"}, []string{"database", "project"}, false},
 	{[]string{"project", "sdk-origins", "remove"}, []string{"database", "project"}, true},
+	{[]string{"project", "sdk-settings"}, []string{"database", "project", "pkce-required"}, false},
 	{[]string{"keys", "rotate"}, []string{"database", "master-key", "master-key-file", "project", "grace", "lead", "now"}, false},
 	{[]string{"console", "operators", "add"}, []string{"database"}, true},
 	{[]string{"console", "operators", "list"}, []string{"database"}, false},
@@ -42,7 +43,7 @@ var groups = []struct {
 	args []string
 	subs []string
 }{
-	{[]string{"project"}, []string{"create", "list", "delete", "settings", "rotate-secret", "redirect-urls", "sdk-origins"}},
+	{[]string{"project"}, []string{"create", "list", "delete", "settings", "rotate-secret", "redirect-urls", "sdk-origins", "sdk-settings"}},
 	{[]string{"project", "redirect-urls"}, []string{"add", "list", "remove"}},
 	{[]string{"project", "sdk-origins"}, []string{"add", "list", "remove"}},
 	{[]string{"console"}, []string{"operators"}},

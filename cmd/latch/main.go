@@ -65,6 +65,7 @@ Commands:
                                  the allow-list of magic-link URLs
   project sdk-origins add|list|remove
                                  the origins whose pages may use the public token
+  project sdk-settings           PKCE for the frontend SDK's magic links
   keys rotate                    rotate a project's JWT signing key
   outbox                         list outgoing email and SMS (the dev outbox)
   console operators add|list|remove
@@ -83,6 +84,7 @@ var projectGroup = group{name: "project", doc: "Manage projects (tenants): their
 	{"rotate-secret", "add a project secret, or revoke one", rotateSecret},
 	{"redirect-urls", "the allow-list of magic-link URLs (add, list, remove)", redirectURLsGroup.run},
 	{"sdk-origins", "the origins whose pages may call /sdk/v1 with the public token (add, list, remove)", sdkOriginsGroup.run},
+	{"sdk-settings", "show or change what the frontend SDK reads at bootstrap (PKCE)", sdkSettings},
 }}
 
 var redirectURLsGroup = group{name: "project redirect-urls", doc: "Manage the allow-list of magic-link redirect URLs. The oldest URL is the default for login, signup and invite links.", subs: []subcommand{
@@ -196,7 +198,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	maxConns := c.fs.Int("max-connections", 1024, "most API connections open at once; more wait in the kernel's backlog (0 = no cap)")
 	tlsCert := c.fs.String("tls-cert", "", "PEM certificate (chain) file: serve HTTPS, as the frontend SDK requires; with --tls-key")
 	tlsKey := c.fs.String("tls-key", "", "PEM private key file of --tls-cert")
+	proxies := c.fs.String("trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client (the frontend SDK's per-address send limit and session attributes); empty = the connection's address")
 	if err := c.parse(args); err != nil {
+		return err
+	}
+	trusted, err := parseProxies(*proxies)
+	if err != nil {
 		return err
 	}
 	if *logFormat != "text" && *logFormat != "json" {
@@ -225,7 +232,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Database: *db, MasterKey: *mk, MasterKeyFile: *mkFile,
 		SMTPURL: *smtpURL, EmailFrom: *from,
 		TwilioURL: *twURL, TwilioAccountSID: *twSID, TwilioAuthToken: *twToken, TwilioFrom: *twFrom, TwilioWhatsAppFrom: *twWA,
-		Logger: logger, MaxConnections: *maxConns,
+		Logger: logger, MaxConnections: *maxConns, TrustedProxies: trusted,
 	})
 	if err != nil {
 		return err

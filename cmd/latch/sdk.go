@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"strings"
 
 	"github.com/latch-auth/latch/internal/auth"
 )
@@ -95,5 +97,69 @@ func sdkOriginsVerb(verb string, args []string, stdout io.Writer) error {
 			fmt.Fprintln(stdout, o.Origin)
 		}
 	}
+	return nil
+}
+
+// parseProxies reads --trusted-proxies: addresses or CIDRs, comma-separated.
+func parseProxies(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, usagef("latch serve: --trusted-proxies: %q is neither an address nor a CIDR", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// sdkSettings is `latch project sdk-settings`: the project's settings that
+// the frontend SDK reads at bootstrap.
+func sdkSettings(args []string, stdout io.Writer) error {
+	c := newCommand(stdout, "project sdk-settings", "", "Show or change the settings the frontend SDK reads at bootstrap. PKCE for email magic links is on by default: a link then logs in only in the browser that asked for it.")
+	db := databaseFlag(c)
+	id := projectFlag(c)
+	pkce := c.fs.String("pkce-required", "", "true or false: whether SDK magic links need PKCE (empty = leave as is)")
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	var set *bool
+	switch *pkce {
+	case "":
+	case "true", "false":
+		v := *pkce == "true"
+		set = &v
+	default:
+		return usagef("latch project sdk-settings: --pkce-required must be true or false, not %q", *pkce)
+	}
+	st, err := openStore(*db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	p, err := st.GetProject(ctx, *id)
+	if err != nil {
+		return fmt.Errorf("project %q: %w", *id, err)
+	}
+	svc := auth.New(auth.Config{Store: st})
+	if set != nil {
+		if err := svc.SetSDKPKCERequired(ctx, p, *set); err != nil {
+			return err
+		}
+	}
+	required, err := svc.SDKPKCERequired(ctx, p)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "pkce_required: %t\n", required)
 	return nil
 }

@@ -140,6 +140,10 @@ func TestServeRefusesHalfATLSConfiguration(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "--tls-cert and --tls-key go together") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
+	r = latch(t, dir, nil, "serve", "--addr", "127.0.0.1:0", "--trusted-proxies", "10.0.0.0/8, proxy.example")
+	if r.code != 2 || !strings.Contains(r.stderr, `"proxy.example" is neither an address nor a CIDR`) {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
 }
 
 // project create --sdk-origin and project sdk-origins add|list|remove keep
@@ -175,6 +179,15 @@ func TestProjectSDKOriginsAreKeptAsBrowsersSendThem(t *testing.T) {
 	}
 	if r := latch(t, dir, nil, "project", "sdk-origins", "remove", "--database", db, "--project", id, "http://localhost:3000"); r.code == 0 {
 		t.Fatal("removing an origin not there succeeded")
+	}
+	if out := mustLatch(t, dir, nil, "project", "sdk-settings", "--database", db, "--project", id).stdout; out != "pkce_required: true\n" {
+		t.Fatalf("sdk-settings: %q", out)
+	}
+	if out := mustLatch(t, dir, nil, "project", "sdk-settings", "--database", db, "--project", id, "--pkce-required", "false").stdout; out != "pkce_required: false\n" {
+		t.Fatalf("sdk-settings --pkce-required false: %q", out)
+	}
+	if r := latch(t, dir, nil, "project", "sdk-settings", "--database", db, "--project", id, "--pkce-required", "maybe"); r.code != 2 {
+		t.Fatalf("--pkce-required maybe: exit %d", r.code)
 	}
 	var listed []struct {
 		ProjectID   string   `json:"project_id"`

@@ -37,11 +37,14 @@ func FuzzRequestDecoding(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { a.Close() })
-	cp, err := a.Service.CreateProject(ctx, auth.NewProject{Name: "fuzz", RedirectURLs: []string{"https://app.example/authenticate"}})
+	cp, err := a.Service.CreateProject(ctx, auth.NewProject{Name: "fuzz", RedirectURLs: []string{"https://app.example/authenticate"}, SDKOrigins: []string{"https://app.example"}})
 	if err != nil {
 		f.Fatal(err)
 	}
 	pid, sec := cp.Project.ID, cp.Secret
+	// The frontend SDK's routes get its credentials: the public token and,
+	// once a session exists, its token (sdkSession), from an allowed page.
+	sdkSession := cp.PublicToken
 	serve := func(method, target string, body []byte) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(method, "http://latch.test/", bytes.NewReader(body))
 		r.URL, _ = url.Parse("http://latch.test" + target)
@@ -51,6 +54,10 @@ func FuzzRequestDecoding(f *testing.F) {
 		r.RequestURI = ""
 		r.Header.Set("Content-Type", "application/json")
 		r.SetBasicAuth(pid, sec)
+		if strings.HasPrefix(r.URL.Path, "/sdk/v1/") {
+			r.SetBasicAuth(cp.PublicToken, sdkSession)
+			r.Header.Set("Origin", "https://app.example")
+		}
 		w := httptest.NewRecorder()
 		a.Handler.ServeHTTP(w, r)
 		return w
@@ -66,6 +73,7 @@ func FuzzRequestDecoding(f *testing.F) {
 	u := must(http.MethodPost, "/v1/users", `{"email":"fuzz@example.com","phone_number":"+14155552671"}`)
 	tok := must(http.MethodPost, "/v1/magic_links", `{"user_id":"`+u["user_id"].(string)+`"}`)["token"].(string)
 	s := must(http.MethodPost, "/v1/magic_links/authenticate", `{"token":"`+tok+`","session_duration_minutes":60}`)
+	sdkSession = s["session_token"].(string)
 	fill := strings.NewReplacer("$PID", pid, "$U", u["user_id"].(string), "$E", u["email_id"].(string),
 		"$P", u["phone_id"].(string), "$T", s["session_token"].(string), "$J", s["session_jwt"].(string))
 
@@ -88,6 +96,9 @@ func FuzzRequestDecoding(f *testing.F) {
 		w := serve(method, path, []byte(fill.Replace(string(body))))
 		if w.Code >= 500 {
 			t.Fatalf("%s %s %q: %d %s", method, path, body, w.Code, w.Body)
+		}
+		if strings.HasSuffix(pattern, ".html") {
+			return // a page the SDK loads (sdkPages), not an API answer
 		}
 		if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 			t.Fatalf("%s %s %q: Content-Type %q", method, path, body, ct)

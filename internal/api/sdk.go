@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
+	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/store"
@@ -215,9 +216,14 @@ func (s *Server) sdkBootstrap(w http.ResponseWriter, r *http.Request, c sdkCall)
 		writeError(w, r, auth.ErrUnauthorizedCredentials)
 		return
 	}
+	pkce, err := s.svc.SDKPKCERequired(r.Context(), c.p)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	writeSDK(w, r, bootstrapBody{
 		envelope: ok(r), ProjectName: c.p.Name, DisableSDKWatermark: true,
-		EmailDomains: []string{}, PKCERequiredForEmailMagicLinks: true, Vertical: "CONSUMER",
+		EmailDomains: []string{}, PKCERequiredForEmailMagicLinks: pkce, Vertical: "CONSUMER",
 	})
 }
 
@@ -241,13 +247,50 @@ func (s *Server) liveSessionToken(r *http.Request, c sdkCall) (string, error) {
 	return c.session, err
 }
 
-// sdkIP is the address the SDK's sends are counted under: the connection's.
-func sdkIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientIP is the address the SDK's sends are counted under and its
+// sessions record: the connection's, or, when that is a trusted proxy,
+// the rightmost address of X-Forwarded-For that is not one (each proxy
+// appends the address it saw; only the trusted ones' additions are
+// believed).
+func (s *Server) clientIP(r *http.Request) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	ip := ap.Addr().Unmap()
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0 && s.trusted(ip); i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		ip = a.Unmap()
+	}
+	return ip.String()
+}
+
+func (s *Server) trusted(ip netip.Addr) bool {
+	for _, p := range s.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// sdkAttributes are the browser's address and user agent, recorded on the
+// sessions its logins start (as Stytch's SDK sessions carry them). The
+// user agent is cut to 512 bytes of valid UTF-8 without NUL.
+func (s *Server) sdkAttributes(r *http.Request) *auth.Attributes {
+	ua := strings.ReplaceAll(strings.ToValidUTF8(r.UserAgent(), ""), "\x00", "")
+	for len(ua) > 512 {
+		_, size := utf8.DecodeLastRuneInString(ua)
+		ua = ua[:len(ua)-size]
+	}
+	return &auth.Attributes{IPAddress: s.clientIP(r), UserAgent: ua}
 }
 
 // sdkMagicLinkRequest is what the SDK's magic-link sends may set.
@@ -274,8 +317,15 @@ func (s *Server) sdkMagicLinkSend(create, attach bool) func(http.ResponseWriter,
 			return
 		}
 		if in.CodeChallenge == "" {
-			writeError(w, r, auth.ErrPKCERequired)
-			return
+			required, err := s.svc.SDKPKCERequired(r.Context(), c.p)
+			if err != nil {
+				writeError(w, r, err)
+				return
+			}
+			if required {
+				writeError(w, r, auth.ErrPKCERequired)
+				return
+			}
 		}
 		req := auth.EmailLinkRequest{
 			Email: in.Email, LoginMagicLinkURL: in.LoginMagicLinkURL, SignupMagicLinkURL: in.SignupMagicLinkURL,
@@ -290,7 +340,7 @@ func (s *Server) sdkMagicLinkSend(create, attach bool) func(http.ResponseWriter,
 			}
 			req.SessionToken = c.session
 		}
-		if err := s.svc.LimitSDKSend(r.Context(), c.p, sdkIP(r)); err != nil {
+		if err := s.svc.LimitSDKSend(r.Context(), c.p, s.clientIP(r)); err != nil {
 			writeError(w, r, err)
 			return
 		}
@@ -334,7 +384,7 @@ func (s *Server) sdkMagicLinkAuthenticate(w http.ResponseWriter, r *http.Request
 		return
 	}
 	res, err := s.svc.AuthenticateMagicLink(r.Context(), c.p, auth.AuthenticateMagicLinkRequest{
-		Token: in.Token, CodeVerifier: in.CodeVerifier,
+		Token: in.Token, CodeVerifier: in.CodeVerifier, Attributes: s.sdkAttributes(r),
 		SessionOptions: auth.SessionOptions{SessionToken: tok, SessionDurationMinutes: in.SessionDurationMinutes},
 	})
 	if err != nil {
@@ -371,7 +421,7 @@ func (s *Server) sdkOTPSend(channel string, create, attach bool) func(http.Respo
 			}
 			req.SessionToken = c.session
 		}
-		if err := s.svc.LimitSDKSend(r.Context(), c.p, sdkIP(r)); err != nil {
+		if err := s.svc.LimitSDKSend(r.Context(), c.p, s.clientIP(r)); err != nil {
 			writeError(w, r, err)
 			return
 		}
@@ -403,7 +453,7 @@ func (s *Server) sdkOTPAuthenticate(w http.ResponseWriter, r *http.Request, c sd
 		return
 	}
 	res, err := s.svc.AuthenticateOTP(r.Context(), c.p, auth.AuthenticateOTPRequest{
-		MethodID: in.MethodID, Code: in.Token,
+		MethodID: in.MethodID, Code: in.Token, Attributes: s.sdkAttributes(r),
 		SessionOptions: auth.SessionOptions{SessionToken: tok, SessionDurationMinutes: in.SessionDurationMinutes},
 	})
 	if err != nil {

@@ -1,12 +1,14 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/latch-auth/latch/internal/auth"
 	"github.com/latch-auth/latch/internal/latchtest"
 )
 
@@ -68,12 +70,15 @@ func TestSDKMagicLinkLoginRefreshAndLogout(t *testing.T) {
 		addr := sdkEmail("sdk-login")
 		c, login := sdkLogin(t, l, c, addr)
 
+		if login.DataStr("session.attributes.ip_address") != "127.0.0.1" || login.DataStr("session.attributes.user_agent") != "Go-http-client/1.1" {
+			t.Fatalf("the session does not record the browser's address and agent: %s", login.Raw)
+		}
 		r := c.OK(t, http.MethodPost, "/sessions/authenticate", map[string]any{"session_duration_minutes": 120})
 		if r.DataStr("session.session_id") != login.DataStr("session.session_id") || r.DataStr("session_token") != c.Session || r.DataStr("user.user_id") == "" {
 			t.Fatalf("refresh: %s", r.Raw)
 		}
 		me := c.OK(t, http.MethodGet, "/users/me", nil)
-		if me.DataStr("user_id") != login.DataStr("user_id") || me.DataStr("emails.0") != "" && false {
+		if me.DataStr("user_id") != login.DataStr("user_id") || me.DataStr("status") != "active" {
 			t.Fatalf("users/me: %s", me.Raw)
 		}
 		up := c.OK(t, http.MethodPut, "/users/me", map[string]any{"name": map[string]any{"first_name": "Ada"}, "untrusted_metadata": map[string]any{"theme": "dark"}})
@@ -138,32 +143,43 @@ func TestSDKPasscodeLoginOnEveryChannel(t *testing.T) {
 	})
 }
 
-// A user deletes one of their own emails; another user's is not found.
+// A signed-in user attaches a phone with send/secondary, and deletes their
+// own phone and email; another user's are not found and stay.
 func TestSDKUserDeletesOnlyTheirOwnEmailAndPhone(t *testing.T) {
 	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
 		p, c := l.NewSDKProject(t, "Mine", sdkOrigin)
 		alice, _ := sdkLogin(t, l, c, sdkEmail("alice"))
 		bob, bobLogin := sdkLogin(t, l, c, sdkEmail("bob"))
-		bobEmail := bobLogin.DataStr("user.emails.0.email_id")
-		if bobEmail == "" {
-			// emails is an array; read it through the raw body.
-			emails, _ := bobLogin.Data("user.emails").([]any)
-			bobEmail = emails[0].(map[string]any)["email_id"].(string)
+		bobID := bobLogin.DataStr("user_id")
+		emails, _ := bobLogin.Data("user.emails").([]any)
+		bobEmail := emails[0].(map[string]any)["email_id"].(string)
+
+		// Bob adds a phone to his own account: send/secondary, then the code.
+		phone := sdkPhone()
+		var sent latchtest.SDKResponse
+		m := l.SMS.Next(t, phone, func() {
+			sent = bob.OK(t, http.MethodPost, "/otps/sms/send/secondary", map[string]any{"phone_number": phone})
+		})
+		r := bob.OK(t, http.MethodPost, "/otps/authenticate", map[string]any{"token": latchtest.Code(t, m.Body), "method_id": sent.DataStr("method_id"), "session_duration_minutes": 60})
+		if r.DataStr("user_id") != bobID || r.DataStr("session_token") != bob.Session {
+			t.Fatalf("the phone did not join Bob's session: %s", r.Raw)
 		}
+		bobPhone := sent.DataStr("method_id")
+
 		alice.Fail(t, http.MethodDelete, "/users/emails/"+bobEmail, nil, 404, "email_not_found")
-		// Bob's email is still there.
-		u := p.OK(t, http.MethodGet, "/v1/users/"+bobLogin.DataStr("user_id"), nil)
-		if !strings.Contains(string(u.Raw), bobEmail) {
-			t.Fatalf("bob's email went: %s", u.Raw)
+		alice.Fail(t, http.MethodDelete, "/users/phone_numbers/"+bobPhone, nil, 404, "phone_number_not_found")
+		u := p.OK(t, http.MethodGet, "/v1/users/"+bobID, nil)
+		if !strings.Contains(string(u.Raw), bobEmail) || !strings.Contains(string(u.Raw), bobPhone) {
+			t.Fatalf("Bob's email or phone went: %s", u.Raw)
 		}
-		// A phone of Bob's, attached by the backend.
-		ph := p.OK(t, http.MethodPut, "/v1/users/"+bobLogin.DataStr("user_id"), map[string]any{})
-		_ = ph
-		r := bob.OK(t, http.MethodDelete, "/users/emails/"+bobEmail, nil)
-		if emails, _ := r.Data("__user.emails").([]any); len(emails) != 0 {
-			t.Fatalf("delete own email: %s", r.Raw)
+		d := bob.OK(t, http.MethodDelete, "/users/phone_numbers/"+bobPhone, nil)
+		if phones, _ := d.Data("__user.phone_numbers").([]any); len(phones) != 0 || d.DataStr("user_id") != bobID {
+			t.Fatalf("delete own phone: %s", d.Raw)
 		}
-		alice.Fail(t, http.MethodDelete, "/users/phone_numbers/phone-number-test-00000000-0000-4000-8000-000000000000", nil, 404, "phone_number_not_found")
+		d = bob.OK(t, http.MethodDelete, "/users/emails/"+bobEmail, nil)
+		if emails, _ := d.Data("__user.emails").([]any); len(emails) != 0 {
+			t.Fatalf("delete own email: %s", d.Raw)
+		}
 	})
 }
 
@@ -247,6 +263,74 @@ func TestSDKUnservedRoutesAnswerNotSupported(t *testing.T) {
 		ev := c.Send(t, c.Request(t, http.MethodPost, "/sdk/v1/events", `[{"telemetry":{},"event":{"public_token":"`+c.PublicToken+`","event_name":"x"}}]`))
 		if ev.Status != 200 {
 			t.Fatalf("events: %d %s", ev.Status, ev.Raw)
+		}
+	})
+}
+
+// A link of another user opened in a browser signed in as someone else is
+// refused (the backend's user_id_mismatch) and not used up: signed out,
+// the same browser logs in with it.
+func TestSDKAnotherUsersLinkWhileSignedInIsRefusedAndKept(t *testing.T) {
+	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
+		_, c := l.NewSDKProject(t, "Switch", sdkOrigin)
+		alice, _ := sdkLogin(t, l, c, sdkEmail("alice"))
+		bobAddr := sdkEmail("bob")
+		_, bob := sdkLogin(t, l, c, bobAddr)
+		verifier, challenge := mlPKCE()
+		m := l.Mail.Next(t, bobAddr, func() {
+			alice.OK(t, http.MethodPost, "/magic_links/email/login_or_create", map[string]any{"email": bobAddr, "code_challenge": challenge})
+		})
+		body := map[string]any{"token": latchtest.LinkToken(t, m), "code_verifier": verifier, "session_duration_minutes": 60}
+		alice.Fail(t, http.MethodPost, "/magic_links/authenticate", body, 400, "user_id_mismatch")
+		alice.OK(t, http.MethodPost, "/sessions/revoke", nil)
+		alice.Session = ""
+		if r := alice.OK(t, http.MethodPost, "/magic_links/authenticate", body); r.DataStr("user_id") != bob.DataStr("user_id") {
+			t.Fatalf("signed out, the link is not Bob's login: %s", r.Raw)
+		}
+	})
+}
+
+// A live project's public token is public-token-live-…, and its SDK
+// answers carry live request ids.
+func TestSDKLiveProjectsHaveLiveTokens(t *testing.T) {
+	l := latchtest.Start(t, latchtest.Options{})
+	cp, err := l.App.Service.CreateProject(context.Background(), auth.NewProject{Name: "Live", Live: true, SDKOrigins: []string{sdkOrigin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(cp.PublicToken, "public-token-live-") {
+		t.Fatalf("public token %q", cp.PublicToken)
+	}
+	c := latchtest.SDK{URL: l.URL, PublicToken: cp.PublicToken, Origin: sdkOrigin}
+	r := c.OK(t, http.MethodGet, "/projects/bootstrap/"+cp.PublicToken, nil)
+	if !strings.HasPrefix(r.Str("request_id"), "request-id-live-") {
+		t.Fatalf("request id: %s", r.Raw)
+	}
+}
+
+// With PKCE turned off for the project (latch project sdk-settings
+// --pkce-required false), bootstrap says so and a link sent without a
+// code_challenge logs in from any browser.
+func TestSDKMagicLinksWithoutPKCEWhenTheProjectTurnsItOff(t *testing.T) {
+	sessBackends(t, func(t *testing.T, l *latchtest.Latch) {
+		_, c := l.NewSDKProject(t, "NoPKCE", sdkOrigin)
+		p, err := l.App.Store.GetProject(context.Background(), c.ProjectID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.App.Service.SetSDKPKCERequired(context.Background(), p, false); err != nil {
+			t.Fatal(err)
+		}
+		if r := c.OK(t, http.MethodGet, "/projects/bootstrap/"+c.PublicToken, nil); r.Data("pkce_required_for_email_magic_links") != false {
+			t.Fatalf("bootstrap: %s", r.Raw)
+		}
+		addr := sdkEmail("nopkce")
+		m := l.Mail.Next(t, addr, func() {
+			c.OK(t, http.MethodPost, "/magic_links/email/login_or_create", map[string]any{"email": addr})
+		})
+		other := c // another browser: no verifier
+		if r := other.OK(t, http.MethodPost, "/magic_links/authenticate", map[string]any{"token": latchtest.LinkToken(t, m), "session_duration_minutes": 60}); r.DataStr("session_token") == "" {
+			t.Fatalf("login: %s", r.Raw)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -28,6 +29,9 @@ type Server struct {
 	metrics *metrics
 	// Routes lists every pattern served, for the conformance check.
 	Routes []string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed (sdk.go, clientIP); set before serving.
+	TrustedProxies []netip.Prefix
 }
 
 // New builds the router.
@@ -157,6 +161,9 @@ func requestContext(next http.Handler) http.Handler {
 		live := false
 		if u, _, ok := r.BasicAuth(); ok {
 			live, _ = secret.IDEnv("project", u)
+			if pub, ok := secret.IDEnv("public-token", u); ok {
+				live = pub // the frontend SDK's (sdk.go)
+			}
 		}
 		ri := &requestInfo{start: time.Now()}
 		r = r.WithContext(withValues(r.Context(), secret.ID("request-id", live), ri))

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,6 +57,10 @@ type Config struct {
 	// MaxConnections caps the API listener's open connections (0 = no
 	// cap); past it, new connections wait in the kernel's backlog.
 	MaxConnections int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client, for the frontend SDK's per-address limit and its
+	// sessions' attributes; empty = the connection's address.
+	TrustedProxies []netip.Prefix
 	SearchTimeout  time.Duration // bounds one users/search; default auth.DefaultSearchTimeout
 }
 
@@ -135,6 +140,7 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 	a.Service = auth.New(auth.Config{Store: db, Keys: a.Keys, Ring: ring, Now: cfg.Now, Notify: a.Sender.Notify, Logger: cfg.Logger, SearchTimeout: cfg.SearchTimeout,
 		Deliverable: a.Sender.Configured})
 	a.Handler = api.New(a.Service, cfg.Logger)
+	a.Handler.TrustedProxies = cfg.TrustedProxies
 	delivered := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "latch_outbox_deliveries_total", Help: "Outbox delivery attempts by channel and result.",
 	}, []string{"channel", "result"})

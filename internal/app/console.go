@@ -13,7 +13,7 @@ import (
 // at url (…/console/). With separate, the API's listener does not serve
 // it: Serve's console listener does.
 func (a *App) EnableConsole(url string, separate bool) error {
-	c, err := console.New(console.Config{Service: a.Service, URL: url, Logger: a.log})
+	c, err := console.New(console.Config{Service: a.Service, URL: url, Logger: a.log, TrustedProxies: a.cfg.TrustedProxies})
 	if err != nil {
 		return err
 	}

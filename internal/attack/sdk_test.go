@@ -2,6 +2,7 @@ package attack
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/latch-auth/latch/internal/latchtest"
@@ -71,6 +72,11 @@ func Test14SDKPublicTokenReadsAndChangesNoOneElse(t *testing.T) {
 		me := attacker.OK(t, http.MethodGet, "/users/me", nil)
 		if me.Data("trusted_metadata.admin") != nil {
 			t.Errorf("the browser set trusted metadata: %s", me.Raw)
+		}
+		for what, secret := range map[string]string{"the victim's session token": victim.Token, "the attacker's session token": attacker.Session, "a session JWT": victim.JWT} {
+			if strings.Contains(l.Logs.String(), secret) {
+				t.Errorf("the log holds %s", what)
+			}
 		}
 		attacker.OK(t, http.MethodPost, "/sessions/revoke", map[string]any{"session_token": victim.Token, "session_id": victim.SessionID, "user_id": victim.UserID})
 		after := ok(t, p, http.MethodPost, "/v1/sessions/authenticate", map[string]any{"session_token": victim.Token})

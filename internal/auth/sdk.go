@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/latch-auth/latch/internal/secret"
@@ -87,6 +89,13 @@ func NormalizeOrigin(raw string) (string, error) {
 	host, port := strings.ToLower(u.Hostname()), u.Port()
 	if host == "" || strings.ContainsAny(host, "*%") {
 		return "", bad
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return "", bad
+		}
+		port = strconv.Itoa(n)
 	}
 	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
 		port = ""
@@ -199,8 +208,15 @@ func (s *Service) DeleteOwnPhone(ctx context.Context, p store.Project, userID, p
 // LimitSDKSend counts one send asked for by the IP address through the SDK
 // and refuses it past sdkSendsPerIPPerMinute. The recipient and project
 // limits are counted by the send itself, as for the backend API.
+//
+// An IPv6 address counts by its /64, the block one host usually holds
+// whole (it could otherwise take a fresh address for every send).
 func (s *Service) LimitSDKSend(ctx context.Context, p store.Project, ip string) error {
-	n, err := s.store.CountHit(ctx, p.ID, "sdk:ip:"+ip, s.Now().Truncate(sendWindow))
+	key := ip
+	if a, err := netip.ParseAddr(ip); err == nil && a.Unmap().Is6() {
+		key = netip.PrefixFrom(a, 64).Masked().String()
+	}
+	n, err := s.store.CountHit(ctx, p.ID, "sdk:ip:"+key, s.Now().Truncate(sendWindow))
 	if err != nil {
 		return storeErr(err, "count send")
 	}
@@ -208,4 +224,24 @@ func (s *Service) LimitSDKSend(ctx context.Context, p store.Project, ip string) 
 		return ErrTooManyRequests.With("Too many messages asked for from this address; try again in a minute.")
 	}
 	return nil
+}
+
+// SDKPKCERequired reports whether the project's SDK magic links need PKCE
+// (bootstrap's pkce_required_for_email_magic_links): on unless turned off.
+func (s *Service) SDKPKCERequired(ctx context.Context, p store.Project) (bool, error) {
+	required, err := s.store.SDKPKCERequired(ctx, p.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	return required, storeErr(err, "get pkce setting")
+}
+
+// SetSDKPKCERequired turns PKCE for the project's SDK magic links on or
+// off. Off, a link opens in any browser (another device's too), and
+// whoever holds the link holds the login.
+func (s *Service) SetSDKPKCERequired(ctx context.Context, p store.Project, required bool) error {
+	if _, err := s.PublicToken(ctx, p); err != nil {
+		return err
+	}
+	return s.store.SetSDKPKCERequired(ctx, p.ID, required)
 }

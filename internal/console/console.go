@@ -14,8 +14,8 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime/debug"
 	"strings"
@@ -51,6 +51,9 @@ type Config struct {
 	// site). An https URL makes the cookies Secure.
 	URL    string
 	Logger *slog.Logger
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client in the audit log (serve --trusted-proxies).
+	TrustedProxies []netip.Prefix
 }
 
 // Console is the console's HTTP handler.
@@ -67,6 +70,7 @@ type Console struct {
 	// linkSends counts them, for Wait.
 	linkSlots chan struct{}
 	linkSends sync.WaitGroup
+	proxies   []netip.Prefix
 }
 
 // New builds the console.
@@ -86,7 +90,7 @@ func New(c Config) (*Console, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	con := &Console{svc: c.Service, data: data, base: base, secure: u.Scheme == "https", log: c.Logger, mux: http.NewServeMux(), linkSlots: make(chan struct{}, 16)}
+	con := &Console{svc: c.Service, data: data, base: base, secure: u.Scheme == "https", log: c.Logger, mux: http.NewServeMux(), linkSlots: make(chan struct{}, 16), proxies: c.TrustedProxies}
 	if err := con.parse(); err != nil {
 		return nil, err
 	}
@@ -166,7 +170,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mux.ServeHTTP(rec, r)
 	// The path only: a confirm page's query holds a sign-in token.
 	c.log.Info("console request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-		"duration_ms", time.Since(start).Milliseconds(), "ip", clientIP(r))
+		"duration_ms", time.Since(start).Milliseconds(), "ip", c.clientIP(r))
 }
 
 // statusRecorder keeps the status of an answer for the log.
@@ -291,14 +295,35 @@ func (c *Console) signedIn(h func(http.ResponseWriter, *http.Request, *visit)) h
 	}
 }
 
-// clientIP is the address the request came from (the connection's peer;
-// a proxy's X-Forwarded-For is not trusted).
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientIP is the address the request came from: the connection's, or,
+// when that is a trusted proxy, the rightmost address of X-Forwarded-For
+// that is not one (as the API's SDK routes read it).
+func (c *Console) clientIP(r *http.Request) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	ip := ap.Addr().Unmap()
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	trusted := func(ip netip.Addr) bool {
+		for _, p := range c.proxies {
+			if p.Contains(ip) {
+				return true
+			}
+		}
+		return false
+	}
+	for i := len(hops) - 1; i >= 0 && trusted(ip); i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		ip = a.Unmap()
+	}
+	return ip.String()
 }
 
 // userAgent is the request's User-Agent, bounded.
@@ -312,7 +337,7 @@ func userAgent(r *http.Request) string {
 
 // audit writes who did what to what, when and from where.
 func (c *Console) audit(r *http.Request, email, action, target string) {
-	err := c.svc.Audit(r.Context(), store.AuditEntry{Email: email, Action: action, Target: target, IPAddress: clientIP(r), UserAgent: userAgent(r)})
+	err := c.svc.Audit(r.Context(), store.AuditEntry{Email: email, Action: action, Target: target, IPAddress: c.clientIP(r), UserAgent: userAgent(r)})
 	if err != nil {
 		c.log.Error("console: audit log write failed", "action", action, "target", target, "err", err)
 	}

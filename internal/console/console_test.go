@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -807,4 +808,38 @@ func TestUserListPagesByFifty(t *testing.T) {
 			t.Fatalf("second page: %d rows: %s", n, r.Body)
 		}
 	})
+}
+
+func TestAuditNamesTheClientBehindATrustedProxyOnly(t *testing.T) {
+	for _, trusted := range []bool{false, true} {
+		o := latchtest.Options{}
+		if trusted {
+			o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+		}
+		cn := startConsole(t, o)
+		cn.addOperator(t, op)
+		b := cn.browser(t)
+		b.signIn(op)
+		req, _ := http.NewRequest("POST", cn.ConsoleURL+"/console/sign-out", strings.NewReader(url.Values{"csrf": {b.csrf}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", "198.51.100.9")
+		if p := b.do(req); !signedOut(p) {
+			t.Fatalf("sign-out: %d", p.Status)
+		}
+		es, err := cn.App.Service.ConsoleData()
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := es.ListAudit(context.Background(), 1)
+		if err != nil || len(entries) != 1 || entries[0].Action != "sign-out" {
+			t.Fatalf("audit: %+v %v", entries, err)
+		}
+		want := "127.0.0.1"
+		if trusted {
+			want = "198.51.100.9"
+		}
+		if entries[0].IPAddress != want {
+			t.Fatalf("trusted=%v: audit IP %s, want %s", trusted, entries[0].IPAddress, want)
+		}
+	}
 }

@@ -63,7 +63,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := r.PostForm.Get("email")
-	ip, ua := clientIP(r), userAgent(r)
+	ip, ua := c.clientIP(r), userAgent(r)
 	send := func(ctx context.Context) {
 		sent, err := c.svc.RequestConsoleLink(ctx, email, c.base+"sign-in/confirm")
 		if sent != "" {
@@ -115,7 +115,7 @@ func (c *Console) confirm(w http.ResponseWriter, r *http.Request) {
 	if !c.checkPre(w, r) {
 		return
 	}
-	login, err := c.svc.RedeemConsoleLink(r.Context(), r.PostForm.Get("token"), clientIP(r), userAgent(r))
+	login, err := c.svc.RedeemConsoleLink(r.Context(), r.PostForm.Get("token"), c.clientIP(r), userAgent(r))
 	if errors.Is(err, auth.ErrConsoleLinkInvalid) {
 		c.render(w, http.StatusBadRequest, "signin", view{Title: "Sign in", CSRF: auth.CSRFToken(c.preCookie(w, r)), Error: err.Error(), Data: signInData{}})
 		return

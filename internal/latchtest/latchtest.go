@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -78,6 +79,8 @@ type Options struct {
 	MaxConnections int
 	// Console serves the operators' console at /console/ of the node.
 	Console bool
+	// TrustedProxies (app.Config.TrustedProxies).
+	TrustedProxies []netip.Prefix
 }
 
 // Latch is one running node.
@@ -112,7 +115,7 @@ func Start(t testing.TB, o Options) *Latch {
 	}
 	l := &Latch{Clock: o.Clock, Database: o.Database, MasterKey: o.MasterKey, Logs: &LockedBuffer{}}
 	cfg := app.Config{
-		Database: o.Database, MasterKey: o.MasterKey, Now: o.Clock.Now, SearchTimeout: o.SearchTimeout, MaxConnections: o.MaxConnections,
+		Database: o.Database, MasterKey: o.MasterKey, Now: o.Clock.Now, SearchTimeout: o.SearchTimeout, MaxConnections: o.MaxConnections, TrustedProxies: o.TrustedProxies,
 		Logger: slog.New(slog.NewTextHandler(l.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if !o.NoDelivery {

@@ -27,6 +27,11 @@ type SDKStore interface {
 	AddSDKOrigin(ctx context.Context, o SDKOrigin) error // ErrAlreadyExists on repeat
 	ListSDKOrigins(ctx context.Context, projectID string) ([]SDKOrigin, error)
 	DeleteSDKOrigin(ctx context.Context, projectID, origin string) error
+	// SDKPKCERequired reports whether the project's SDK magic links need
+	// PKCE (true unless turned off); ErrNotFound if it has no public token.
+	SDKPKCERequired(ctx context.Context, projectID string) (bool, error)
+	// SetSDKPKCERequired turns it on or off; ErrNotFound as above.
+	SetSDKPKCERequired(ctx context.Context, projectID string, required bool) error
 	// SDKOriginKnown reports whether any project authorizes the origin:
 	// the one question a CORS preflight, which carries no credentials, can
 	// ask.

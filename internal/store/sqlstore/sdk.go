@@ -75,3 +75,15 @@ func (db *DB) SDKOriginKnown(ctx context.Context, origin string) (bool, error) {
 	}
 	return err == nil, db.wrap(err)
 }
+
+// SDKPKCERequired reads the project's PKCE setting for SDK magic links.
+func (db *DB) SDKPKCERequired(ctx context.Context, projectID string) (bool, error) {
+	var required bool
+	err := db.queryRow(ctx, `SELECT pkce_required FROM sdk_public_tokens WHERE project_id = ?`, projectID).Scan(&required)
+	return required, db.wrap(err)
+}
+
+// SetSDKPKCERequired writes it.
+func (db *DB) SetSDKPKCERequired(ctx context.Context, projectID string, required bool) error {
+	return db.execOne(ctx, `UPDATE sdk_public_tokens SET pkce_required = ? WHERE project_id = ?`, required, projectID)
+}

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	all = append(all, scopingBehaviours...)
 	all = append(all, txBehaviours...)
 	all = append(all, consoleBehaviours...)
+	all = append(all, sdkBehaviours...)
 	for _, b := range all {
 		t.Run(b.name, func(t *testing.T) {
 			// Each behaviour has a store of its own, so they may overlap, a

@@ -3,6 +3,9 @@
 CREATE TABLE sdk_public_tokens (
     project_id TEXT    PRIMARY KEY REFERENCES projects (id) ON DELETE CASCADE,
     token      TEXT    NOT NULL UNIQUE,
+    -- Bootstrap's pkce_required_for_email_magic_links: the SDK then sends a
+    -- code_challenge with every magic link, and Latch refuses one without.
+    pkce_required BOOLEAN NOT NULL DEFAULT TRUE,
     created_at BIGINT  NOT NULL
 );
 
