@@ -762,8 +762,20 @@ func TestProjectPageShowsThePublicTokenAndManagesSDKOrigins(t *testing.T) {
 		if ok, _ := cn.App.Service.OriginAllowed(context.Background(), store.Project{ID: p.ID}, "https://app.example.com"); ok {
 			t.Fatal("origin still allowed")
 		}
+		if r := b.get(pp); !strings.Contains(r.Body, `name="pkce_required" checked`) {
+			t.Fatal("PKCE not shown on by default")
+		}
+		if r := b.post(pp+"/sdk-settings", url.Values{}); r.Status != 200 || strings.Contains(r.Body, `name="pkce_required" checked`) {
+			t.Fatalf("PKCE off: %d", r.Status)
+		}
+		if on, err := cn.App.Service.SDKPKCERequired(context.Background(), store.Project{ID: p.ID}); err != nil || on {
+			t.Fatalf("PKCE still required: %v %v", on, err)
+		}
+		if r := b.post(pp+"/sdk-settings", url.Values{"pkce_required": {"on"}}); r.Status != 200 || !strings.Contains(r.Body, `name="pkce_required" checked`) {
+			t.Fatalf("PKCE on: %d", r.Status)
+		}
 		audit := b.get("/console/audit").Body
-		if !strings.Contains(audit, "sdk-origin.add") || !strings.Contains(audit, "sdk-origin.remove") {
+		if !strings.Contains(audit, "sdk-origin.add") || !strings.Contains(audit, "sdk-origin.remove") || !strings.Contains(audit, "pkce_required=off") {
 			t.Fatal("origins not audited")
 		}
 	})

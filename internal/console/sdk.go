@@ -12,13 +12,15 @@ import (
 // secret: it is in the app's pages) and the origins whose pages may use it.
 
 type sdkData struct {
-	PublicToken string // "" when the project has none yet (made before public tokens)
-	Origins     []store.SDKOrigin
+	PublicToken  string // "" when the project has none yet (made before public tokens)
+	Origins      []store.SDKOrigin
+	PKCERequired bool
 }
 
 func (c *Console) sdkRoutes() {
 	c.mux.HandleFunc("POST /console/projects/{pid}/sdk-origins", c.signedIn(c.withProject(c.addSDKOrigin)))
 	c.mux.HandleFunc("POST /console/projects/{pid}/sdk-origins/remove", c.signedIn(c.withProject(c.removeSDKOrigin)))
+	c.mux.HandleFunc("POST /console/projects/{pid}/sdk-settings", c.signedIn(c.withProject(c.saveSDKSettings)))
 }
 
 // sdkData reads without writing: a project without a public token gets one
@@ -34,6 +36,9 @@ func (c *Console) sdkData(ctx context.Context, p store.Project) (any, error) {
 		return nil, err
 	}
 	if d.Origins, err = c.svc.SDKOrigins(ctx, p.ID); err != nil {
+		return nil, err
+	}
+	if d.PKCERequired, err = c.svc.SDKPKCERequired(ctx, p); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -57,4 +62,18 @@ func (c *Console) removeSDKOrigin(w http.ResponseWriter, r *http.Request, v *vis
 	}
 	c.audit(r, v.Session.Email, "sdk-origin.remove", p.ID+" "+o)
 	c.showProject(w, r, v, p, nil, "Origin "+o+" removed.")
+}
+
+func (c *Console) saveSDKSettings(w http.ResponseWriter, r *http.Request, v *visit, p store.Project) {
+	on := r.PostForm.Get("pkce_required") == "on"
+	if err := c.svc.SetSDKPKCERequired(r.Context(), p, on); err != nil {
+		c.fail(w, r, v, err)
+		return
+	}
+	state := "off"
+	if on {
+		state = "on"
+	}
+	c.audit(r, v.Session.Email, "sdk-settings", p.ID+" pkce_required="+state)
+	c.showProject(w, r, v, p, nil, "PKCE for the SDK's email magic links is "+state+".")
 }
