@@ -37,7 +37,6 @@ const (
 var (
 	ErrConsoleLinkInvalid  = errors.New("this sign-in link is not valid: it was used already, has expired, or its address is no longer an operator; ask for a new one")
 	ErrConsoleNoSession    = errors.New("not signed in to the console")
-	ErrConsoleNotOperator  = errors.New("not an operator's address")
 	ErrConsoleTooManyLinks = errors.New("too many sign-in links asked for this address; wait a minute")
 )
 
