@@ -16,7 +16,7 @@ var leafCommands = []struct {
 	// positional is true for the commands that take arguments (URLs).
 	positional bool
 }{
-	{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "max-connections", "metrics-addr", "tls-cert", "tls-key", "trusted-proxies", "breached-passwords-dir"}, false},
+	{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "metrics-addr", "console-addr", "console-url", "max-connections", "tls-cert", "tls-key", "trusted-proxies", "breached-passwords-dir"}, false},
 	{[]string{"migrate"}, []string{"database"}, false},
 	{[]string{"version"}, nil, false},
 	{[]string{"outbox"}, []string{"database", "master-key", "master-key-file", "to", "limit", "json"}, false},
@@ -33,6 +33,9 @@ var leafCommands = []struct {
 	{[]string{"project", "sdk-origins", "remove"}, []string{"database", "project"}, true},
 	{[]string{"project", "sdk-settings"}, []string{"database", "project", "pkce-required"}, false},
 	{[]string{"keys", "rotate"}, []string{"database", "master-key", "master-key-file", "project", "grace", "lead", "now"}, false},
+	{[]string{"console", "operators", "add"}, []string{"database"}, true},
+	{[]string{"console", "operators", "list"}, []string{"database"}, false},
+	{[]string{"console", "operators", "remove"}, []string{"database"}, true},
 }
 
 // groups are the commands made of subcommands.
@@ -43,6 +46,8 @@ var groups = []struct {
 	{[]string{"project"}, []string{"create", "list", "delete", "settings", "rotate-secret", "redirect-urls", "sdk-origins", "sdk-settings"}},
 	{[]string{"project", "redirect-urls"}, []string{"add", "list", "remove"}},
 	{[]string{"project", "sdk-origins"}, []string{"add", "list", "remove"}},
+	{[]string{"console"}, []string{"operators"}},
+	{[]string{"console", "operators"}, []string{"add", "list", "remove"}},
 	{[]string{"keys"}, []string{"rotate"}},
 }
 
@@ -213,6 +218,8 @@ func TestReadOnlyCommandsNeverCreateADatabase(t *testing.T) {
 		{"project", "redirect-urls", "list", "--project", "project-test-x"},
 		{"project", "redirect-urls", "remove", "--project", "project-test-x", "https://a.example/"},
 		{"keys", "rotate", "--project", "project-test-x"},
+		{"console", "operators", "list"},
+		{"console", "operators", "remove", "a@example.com"},
 	} {
 		for _, db := range []string{"", filepath.Join(dir, "latch.db")} {
 			a := args

@@ -68,6 +68,8 @@ Commands:
   project sdk-settings           PKCE for the frontend SDK's magic links
   keys rotate                    rotate a project's JWT signing key
   outbox                         list outgoing email and SMS (the dev outbox)
+  console operators add|list|remove
+                                 who may sign in to the operators' console (/console/)
   migrate                        apply database migrations
   version                        print the version
 
@@ -122,6 +124,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return keysGroup.run(args[1:], stdout)
 	case "outbox":
 		return outbox(args[1:], stdout)
+	case "console":
+		return consoleGroup.run(args[1:], stdout)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
 			return usagef("latch %s: unexpected argument %q", args[0], args[1])
@@ -189,6 +193,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	twWA := c.fs.String("twilio-whatsapp-from", "", "Twilio sender number for WhatsApp, E.164")
 	logFormat := c.fs.String("log-format", "text", "log format: text or json")
 	metricsAddr := c.fs.String("metrics-addr", "127.0.0.1:9090", "address of the Prometheus metrics listener (GET /metrics), apart from the API's; empty = no metrics")
+	consoleAddr := c.fs.String("console-addr", "", "serve the operators' console on this address of its own instead of /console/ of --addr (keep it off a public API address: bind it to localhost, a VPN or an internal interface)")
+	consoleURL := c.fs.String("console-url", "", "the console's public URL, the base of the sign-in links emailed to operators, e.g. https://latch.example.com/console/ (https makes its cookies Secure); default http://<listen address>/console/")
 	maxConns := c.fs.Int("max-connections", 1024, "most API connections open at once; more wait in the kernel's backlog (0 = no cap)")
 	breached := c.fs.String("breached-passwords-dir", "", "directory of breached-password range files (Have I Been Pwned's k-anonymity format: one file per 5-hex-digit SHA-1 prefix, lines SUFFIX:COUNT); empty = no breach check")
 	tlsCert := c.fs.String("tls-cert", "", "PEM certificate (chain) file: serve HTTPS, as the frontend SDK requires; with --tls-key")
@@ -250,11 +256,43 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("metrics listener (--metrics-addr): %w", err)
 		}
 	}
+	var cln net.Listener
+	if *consoleAddr != "" {
+		if cln, err = net.Listen("tcp", *consoleAddr); err != nil {
+			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+			return fmt.Errorf("console listener (--console-addr): %w", err)
+		}
+		if cln, err = withTLS(cln, *tlsCert, *tlsKey); err != nil { // HTTPS there too
+			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+			return err
+		}
+	}
 	closeListeners := func() {
 		ln.Close()
 		if mln != nil {
 			mln.Close()
 		}
+		if cln != nil {
+			cln.Close()
+		}
+	}
+	curl := *consoleURL
+	if curl == "" {
+		curlAddr := ln.Addr()
+		if cln != nil {
+			curlAddr = cln.Addr()
+		}
+		curl = strings.Replace(baseURL(curlAddr), "http", scheme, 1) + "/console/"
+	}
+	if err := a.EnableConsole(curl, cln != nil); err != nil {
+		closeListeners()
+		return fmt.Errorf("console (--console-url): %w", err)
 	}
 	if _, ok := sqlstore.SQLitePath(*db); ok {
 		// This process holds the SQLite file's lock: a message still leased
@@ -277,6 +315,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if mln != nil {
 		attrs = append(attrs, "metrics_addr", mln.Addr().String())
 	}
+	attrs = append(attrs, "console_url", curl)
 	logger.Info("latch listening", attrs...)
 	served := make(chan struct{})
 	go func() {
@@ -286,7 +325,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		case <-served:
 		}
 	}()
-	err = a.ServeWithMetrics(ctx, ln, mln)
+	err = a.ServeAll(ctx, ln, mln, cln)
 	close(served)
 	if err != nil {
 		logger.Error("latch stopped", "err", err)

@@ -728,7 +728,7 @@ func TestHelpExplainsEveryFlagAndItsEnvironmentVariable(t *testing.T) {
 		args  []string
 		flags []string
 	}{
-		{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "metrics-addr", "max-connections", "tls-cert", "tls-key", "trusted-proxies", "breached-passwords-dir"}},
+		{[]string{"serve"}, []string{"addr", "database", "master-key", "master-key-file", "smtp", "email-from", "twilio-url", "twilio-account-sid", "twilio-auth-token", "twilio-from", "twilio-whatsapp-from", "log-format", "metrics-addr", "console-addr", "console-url", "max-connections", "tls-cert", "tls-key", "trusted-proxies", "breached-passwords-dir"}},
 		{[]string{"project", "create"}, []string{"database", "master-key", "master-key-file", "name", "live", "redirect-url", "sdk-origin", "json"}},
 		{[]string{"project", "list"}, []string{"database", "json"}},
 		{[]string{"project", "rotate-secret"}, []string{"database", "master-key", "master-key-file", "project", "revoke-secret", "json"}},

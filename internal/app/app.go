@@ -24,6 +24,7 @@ import (
 
 	"github.com/latch-auth/latch/internal/api"
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/console"
 	"github.com/latch-auth/latch/internal/deliver"
 	"github.com/latch-auth/latch/internal/keys"
 	"github.com/latch-auth/latch/internal/secret"
@@ -74,8 +75,11 @@ type App struct {
 	Service *auth.Service
 	Handler *api.Server
 	Sender  *deliver.Sender
-	log     *slog.Logger
-	cfg     Config
+	// Console is the operators' console, nil until EnableConsole.
+	Console         *console.Console
+	consoleSeparate bool
+	log             *slog.Logger
+	cfg             Config
 }
 
 // Open connects to the database, applies migrations, loads the master key
@@ -208,6 +212,7 @@ func (a *App) janitor(ctx context.Context) {
 		if _, err := a.Store.DeleteExpiredPendingMethods(ctx, now); err != nil && ctx.Err() == nil {
 			a.log.Warn("janitor: sweep unverified methods", "err", err)
 		}
+		a.sweepConsole(ctx, now)
 		select {
 		case <-ctx.Done():
 			return
@@ -223,7 +228,7 @@ const IdleTimeout = 30 * time.Second
 // HTTPServer returns an http.Server with timeouts against slow clients.
 func (a *App) HTTPServer() *http.Server {
 	return &http.Server{
-		Handler:           a.Handler,
+		Handler:           a.apiHandler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -242,6 +247,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // ServeWithMetrics is Serve, and serves the metrics on metrics unless it
 // is nil: their own listener, never the API's.
 func (a *App) ServeWithMetrics(ctx context.Context, ln, metrics net.Listener) error {
+	return a.serve(ctx, ln, metrics, nil)
+}
+
+func (a *App) serve(ctx context.Context, ln, metrics, consoleLn net.Listener) error {
 	if a.cfg.MaxConnections > 0 {
 		ln = netutil.LimitListener(ln, a.cfg.MaxConnections)
 	}
@@ -252,6 +261,12 @@ func (a *App) ServeWithMetrics(ctx context.Context, ln, metrics net.Listener) er
 		msrv.Handler = a.Handler.MetricsHandler()
 		srvs = append(srvs, msrv)
 		lns = append(lns, metrics)
+	}
+	if consoleLn != nil && a.Console != nil {
+		csrv := a.HTTPServer()
+		csrv.Handler = a.consoleHandler()
+		srvs = append(srvs, csrv)
+		lns = append(lns, consoleLn)
 	}
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	wg := a.Background(bgCtx)
@@ -271,6 +286,9 @@ func (a *App) ServeWithMetrics(ctx context.Context, ln, metrics net.Listener) er
 		}
 	}
 	cancel()
+	if a.Console != nil {
+		a.Console.Wait() // sign-in links being sent after their answers
+	}
 	stopBG()
 	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {

@@ -80,6 +80,8 @@ type Options struct {
 	MaxConnections int
 	// BreachedPasswordsDir is app.Config.BreachedPasswordsDir.
 	BreachedPasswordsDir string
+	// Console serves the operators' console at /console/ of the node.
+	Console bool
 	// TrustedProxies (app.Config.TrustedProxies).
 	TrustedProxies []netip.Prefix
 }
@@ -143,6 +145,11 @@ func Start(t testing.TB, o Options) *Latch {
 	mln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.Console {
+		if err := a.EnableConsole("http://"+ln.Addr().String()+"/console/", false); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

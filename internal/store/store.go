@@ -289,7 +289,9 @@ func (k SigningKey) ActiveFrom() time.Time {
 // OutboxMessage is an email, SMS or WhatsApp message waiting for delivery.
 // Payload is sealed under the master key: it carries live tokens and codes.
 type OutboxMessage struct {
-	ID            int64
+	ID int64
+	// ProjectID is "" for the console's own sign-in emails, which belong
+	// to no project (stored as NULL).
 	ProjectID     string
 	Channel       string // "email" | "sms" | "whatsapp"
 	Recipient     string

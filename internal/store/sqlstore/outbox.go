@@ -55,7 +55,7 @@ func (db *DB) RetireSigningKeys(ctx context.Context, projectID string, at, expir
 	return err
 }
 
-const outboxColumns = `id, project_id, channel, recipient, payload, created_at, attempts, next_attempt_at,
+const outboxColumns = `id, COALESCE(project_id, ''), channel, recipient, payload, created_at, attempts, next_attempt_at,
 	sent_at, dead_at, last_error, handed_off_at`
 
 func scanMessage(s rowScanner) (store.OutboxMessage, error) {
@@ -90,7 +90,7 @@ func (db *DB) EnqueueMessage(ctx context.Context, m store.OutboxMessage) (int64,
 		return db.wrap(db.writeRow(ctx, `INSERT INTO outbox (project_id, channel, recipient, payload, created_at, attempts,
 			next_attempt_at, sent_at, dead_at, last_error)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			m.ProjectID, m.Channel, m.Recipient, payload, ms(m.CreatedAt), m.Attempts, ms(next),
+			nullString(m.ProjectID), m.Channel, m.Recipient, payload, ms(m.CreatedAt), m.Attempts, ms(next),
 			msPtr(m.SentAt), msPtr(m.DeadAt), m.LastError).Scan(&id))
 	})
 	return id, err

@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	all = append(all, scopingBehaviours...)
 	all = append(all, txBehaviours...)
 	all = append(all, passwordBehaviours...)
+	all = append(all, consoleBehaviours...)
 	all = append(all, sdkBehaviours...)
 	all = append(all, attemptBehaviours...)
 	for _, b := range all {

@@ -1,0 +1,154 @@
+// The operators' console in Chromium: an operator signs in by the link
+// Latch emails, finds a user by email, opens them and presses "Revoke" on a
+// session, and the backend's sessions/authenticate then refuses that
+// session. A signed-out visitor sees no data; a stranger's address gets no
+// message; a POST without the CSRF token is refused; an operator removed
+// from the list is signed out on the next request. With
+// LATCH_SCREENSHOTS=1 the README's screenshots are written to
+// docs/screenshots/console-*.png (else to a temporary folder, so a test
+// run leaves the checkout as it was).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startLatch, repoRoot } from '../conformance/lib/latch.js';
+import { launchChromium } from './lib/chromium.js';
+import { backend } from './lib/console-backend.js';
+
+const run = promisify(execFile);
+const operator = 'ops@latch.test';
+const stranger = 'stranger@elsewhere.test';
+let shots = join(repoRoot, 'docs', 'screenshots');
+
+let latch, browser, page, api, project, userID, laptop, phone, tempShots;
+
+async function operators(...args) {
+  return (await run(latch.bin, ['console', 'operators', ...args, '--database', latch.database])).stdout;
+}
+
+async function shot(name) {
+  await page.screenshot({ path: join(shots, `console-${name}.png`), fullPage: true });
+}
+
+before(async () => {
+  latch = await startLatch();
+  await operators('add', operator);
+  project = await latch.createProject('Acme');
+  api = backend(latch.url, project);
+  userID = await api.createUser('alice@example.com', { first_name: 'Alice', last_name: 'Liddell' });
+  await api.createUser('bob@example.com', { first_name: 'Bob' });
+  laptop = await api.login(userID, { ip_address: '203.0.113.7', user_agent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0' });
+  phone = await api.login(userID, { ip_address: '198.51.100.23', user_agent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1) Safari/604.1' });
+  if (process.env.LATCH_SCREENSHOTS !== '1') shots = tempShots = await mkdtemp(join(tmpdir(), 'latch-console-shots-'));
+  await mkdir(shots, { recursive: true });
+  browser = await launchChromium();
+  const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+  page = await context.newPage();
+});
+
+after(async () => {
+  await browser?.close();
+  await latch?.stop();
+  if (tempShots) await rm(tempShots, { recursive: true, force: true });
+});
+
+test('a signed-out visitor sees no data, only the sign-in page', async () => {
+  for (const path of ['/console/', `/console/projects/${project.project_id}/users?q=alice`, `/console/projects/${project.project_id}/users/${userID}`, '/console/outbox', '/console/audit']) {
+    const res = await page.goto(latch.url + path);
+    assert.equal(res.status(), 200);
+    assert.match(page.url(), /\/console\/sign-in$/, path);
+    const html = await page.content();
+    for (const secretish of ['alice', userID, project.project_id, laptop.id]) {
+      assert.ok(!html.includes(secretish), `${path} shows ${secretish} to a signed-out visitor`);
+    }
+  }
+  await shot('sign-in');
+});
+
+test("a stranger's address gets the same page and no message", async () => {
+  await page.goto(latch.url + '/console/sign-in');
+  await page.getByLabel('Email address').fill(stranger);
+  await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+  await page.getByText("is an operator's address, a sign-in link is on its way").waitFor();
+  // The operator's link, asked for after, arrives through the same outbox:
+  // by then the stranger's would have too.
+  await page.goto(latch.url + '/console/sign-in');
+  await page.getByLabel('Email address').fill(operator);
+  await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+  await page.getByText("is an operator's address, a sign-in link is on its way").waitFor();
+  await latch.mail.waitFor(operator);
+  assert.equal(latch.mail.count(stranger), 0);
+});
+
+test('the operator signs in by the emailed link, finds a user by email and revokes one session', async () => {
+  const mail = await latch.mail.waitFor(operator);
+  const link = /https?:\/\/\S+\/console\/sign-in\/confirm\?token=[A-Za-z0-9_-]+/.exec(mail.text)?.[0];
+  assert.ok(link, `no link in: ${mail.text}`);
+  await page.goto(link);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Health', level: 1 }).waitFor();
+  assert.equal(new URL(page.url()).pathname, '/console/');
+  await shot('health');
+
+  await page.getByRole('link', { name: 'Acme' }).click();
+  await page.getByRole('link', { name: 'Users', exact: true }).click();
+  await page.getByLabel('Email, phone, name, user id or external id').fill('alice@example.com');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByText('1 user', { exact: true }).waitFor();
+  await page.getByRole('link', { name: userID }).click();
+  await page.getByRole('heading', { name: 'Live sessions' }).waitFor();
+  const rows = page.locator('tr[data-session-id]');
+  assert.equal(await rows.count(), 2);
+  assert.match(await page.locator(`tr[data-session-id="${laptop.id}"]`).innerText(), /203\.0\.113\.7[\s\S]*Firefox/);
+  await shot('user');
+
+  assert.equal(await api.authenticate(laptop.token), 200);
+  await page.getByRole('button', { name: `Revoke session ${laptop.id}` }).click();
+  await page.getByText(`Session ${laptop.id} revoked.`).waitFor();
+  assert.equal(await rows.count(), 1);
+  assert.equal(await api.authenticate(laptop.token), 404, 'the backend still accepts the revoked session');
+  assert.equal(await api.authenticate(phone.token), 200, 'the other session went too');
+});
+
+test('a POST without the CSRF token is refused and changes nothing', async () => {
+  await page.locator(`tr[data-session-id="${phone.id}"] input[name=csrf]`).evaluate((el) => el.remove());
+  await page.getByRole('button', { name: `Revoke session ${phone.id}` }).click();
+  await page.getByText('This form was refused').waitFor();
+  assert.equal(await api.authenticate(phone.token), 200);
+});
+
+test('the audit log shows who did what, when and from where', async () => {
+  await page.goto(latch.url + '/console/audit');
+  const text = await page.locator('main').innerText();
+  assert.match(text, /ops@latch\.test\s+sign-in/);
+  assert.match(text, new RegExp(`session\\.revoke\\s+${project.project_id} ${userID} ${laptop.id}`));
+  assert.match(text, /127\.0\.0\.1/);
+  await shot('audit');
+  await page.goto(`${latch.url}/console/projects/${project.project_id}`);
+  await page.getByLabel('Add an origin').fill('https://app.example');
+  await page.getByRole('button', { name: 'Add origin' }).click();
+  await page.getByText('Origin https://app.example may now use the public token.').waitFor();
+  await shot('project');
+  await page.goto(latch.url + '/console/outbox');
+  const outbox = await page.locator('main').innerText();
+  assert.match(outbox, /o•••@latch\.test/);
+  assert.ok(!outbox.includes(operator), 'the outbox shows a recipient unmasked');
+  assert.ok(!outbox.includes('token='), 'the outbox shows a link');
+  await shot('outbox');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${latch.url}/console/projects/${project.project_id}/users/${userID}`);
+  await shot('user-phone');
+  await page.setViewportSize({ width: 1100, height: 800 });
+});
+
+test('an operator removed from the list is signed out on the next request', async () => {
+  await page.goto(latch.url + '/console/');
+  await page.getByRole('heading', { name: 'Health', level: 1 }).waitFor();
+  await operators('remove', operator);
+  await page.goto(`${latch.url}/console/projects/${project.project_id}/users/${userID}`);
+  assert.match(page.url(), /\/console\/sign-in$/);
+  assert.ok(!(await page.content()).includes('alice@example.com'));
+});

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestOperatorsAreAddedListedAndRemovedFromTheCommandLine(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "latch.db")
+	// The first operator may come before the first serve: add makes the database.
+	if r := latch(t, dir, nil, "console", "operators", "add", "--database", db, "Ops@Example.com", "second@example.com"); r.code != 0 || !strings.Contains(r.stdout, "added ops@example.com") {
+		t.Fatalf("add: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := latch(t, dir, nil, "console", "operators", "add", "--database", db, "ops@example.com"); r.code != 0 {
+		t.Fatalf("adding again: %d %s", r.code, r.stderr)
+	}
+	if r := latch(t, dir, nil, "console", "operators", "list", "--database", db); r.code != 0 || r.stdout != "ops@example.com\nsecond@example.com\n" {
+		t.Fatalf("list: %d %q", r.code, r.stdout)
+	}
+	if r := latch(t, dir, nil, "console", "operators", "remove", "--database", db, "second@example.com"); r.code != 0 {
+		t.Fatalf("remove: %d %s", r.code, r.stderr)
+	}
+	if r := latch(t, dir, nil, "console", "operators", "remove", "--database", db, "second@example.com"); r.code != 1 || !strings.Contains(r.stderr, "not an operator") {
+		t.Fatalf("removing a stranger: %d %s", r.code, r.stderr)
+	}
+	if r := latch(t, dir, nil, "console", "operators", "add", "--database", db, "not an address"); r.code != 1 || !strings.Contains(r.stderr, "not an email address") {
+		t.Fatalf("junk: %d %s", r.code, r.stderr)
+	}
+	if r := latch(t, dir, nil, "console", "operators", "list", "--database", db); r.stdout != "ops@example.com\n" {
+		t.Fatalf("list after: %q", r.stdout)
+	}
+	if r := latch(t, dir, nil, "console", "operators", "add", "--database", db); r.code != 2 {
+		t.Fatalf("add without an address: %d", r.code)
+	}
+}
