@@ -33,7 +33,7 @@ func TestMigration10KeepsTheOutbox(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			must(db.migrateTo(ctx, 6))
+			must(db.migrateTo(ctx, 9)) // the schema just before the console
 			now := time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)
 			p := store.Project{ID: "project-test-00000000-0000-4000-8000-000000000010", Name: "m", CreatedAt: now, LockThreshold: 10, LockTTL: time.Hour}
 			must(db.CreateProject(ctx, p))
