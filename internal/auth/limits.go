@@ -17,7 +17,10 @@ func (s *Service) checkLock(u store.User) error {
 
 // succeed runs inside a successful authentication's transaction: a pending
 // user becomes active and the consecutive-failure count starts over.
-func (s *Service) succeed(ctx context.Context, tx store.Store, u store.User) error {
+// admitted is when reserveAttempt admitted the attempt (zero for a factor
+// that reserves none): a lock in force stays unless that reservation set it,
+// so a right answer never lifts a lock that attempts beside it set.
+func (s *Service) succeed(ctx context.Context, tx store.Store, u store.User, admitted time.Time) error {
 	if u.Status == store.UserPending {
 		u.Status = store.UserActive
 		if err := tx.UpdateUser(ctx, u); err != nil {
@@ -25,7 +28,7 @@ func (s *Service) succeed(ctx context.Context, tx store.Store, u store.User) err
 		}
 	}
 	if u.FailedAuths > 0 || u.LockExpiresAt != nil {
-		return tx.ResetAuthFailures(ctx, u.ProjectID, u.ID)
+		return tx.ResetAuthFailures(ctx, u.ProjectID, u.ID, s.Now(), admitted)
 	}
 	return nil
 }
@@ -48,16 +51,17 @@ func lockParams(p store.Project) (int, time.Duration) {
 // check. So however many guesses arrive at once, at most the lock
 // threshold of them are ever checked per lock period, and once the lock
 // is reached every guess, the right one too, gets the same 429.
-func (s *Service) reserveAttempt(ctx context.Context, p store.Project, userID string) error {
+func (s *Service) reserveAttempt(ctx context.Context, p store.Project, userID string) (admitted time.Time, err error) {
 	threshold, ttl := lockParams(p)
-	ok, err := s.store.ReserveAuthAttempt(ctx, p.ID, userID, s.Now(), threshold, ttl)
+	at := s.Now()
+	ok, err := s.store.ReserveAuthAttempt(ctx, p.ID, userID, at, threshold, ttl)
 	if err != nil {
-		return storeErr(err, "reserve attempt")
+		return time.Time{}, storeErr(err, "reserve attempt")
 	}
 	if !ok {
-		return ErrUserLocked
+		return time.Time{}, ErrUserLocked
 	}
-	return nil
+	return at, nil
 }
 
 // addressWindowCap bounds the window of reserveAddress: rate-limit

@@ -490,7 +490,7 @@ func (s *Service) AuthenticateMagicLink(ctx context.Context, p store.Project, r 
 			f.EmailFactor = &store.EmailFactor{EmailID: e.ID, EmailAddress: e.Address}
 			res.MethodID = e.ID
 		}
-		if err := s.succeed(ctx, tx, u); err != nil {
+		if err := s.succeed(ctx, tx, u, time.Time{}); err != nil {
 			return err
 		}
 		userID = u.ID

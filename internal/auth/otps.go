@@ -408,7 +408,8 @@ func (s *Service) AuthenticateOTP(ctx context.Context, p store.Project, r Authen
 	}
 	// And against the user (reserveAttempt): a locked user's code is not
 	// compared, and the right code gets the same 429 as a wrong one.
-	if err := s.reserveAttempt(ctx, p, u.ID); err != nil {
+	admitted, err := s.reserveAttempt(ctx, p, u.ID)
+	if err != nil {
 		return LoginResult{}, err
 	}
 	if !secret.Equal(s.ring.CodeHash(o.ID, r.Code), o.CodeHash) {
@@ -459,7 +460,7 @@ func (s *Service) AuthenticateOTP(ctx context.Context, p store.Project, r Authen
 			}
 			f.PhoneNumberFactor = &store.PhoneNumberFactor{PhoneID: ph.ID, PhoneNumber: ph.Number}
 		}
-		if err := s.succeed(ctx, tx, u); err != nil {
+		if err := s.succeed(ctx, tx, u, admitted); err != nil {
 			return err
 		}
 		sess, token, err = s.finishLogin(ctx, tx, loginInput{project: p, userID: u.ID, roles: u.Roles, factor: f, attrs: r.Attributes, opts: r.SessionOptions})

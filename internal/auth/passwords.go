@@ -117,7 +117,8 @@ type PasswordAuthenticateRequest struct {
 
 // checkedPassword is a password that matched, with what a login needs.
 type checkedPassword struct {
-	user   store.User
+	admitted time.Time // when reserveAttempt admitted the check
+	user     store.User
 	email  store.Email
 	pw     store.Password
 	rehash bool
@@ -172,7 +173,7 @@ func (s *Service) checkPassword(ctx context.Context, p store.Project, email, pas
 		}
 		return checkedPassword{}, ErrWrongPassword
 	}
-	if err := s.reserveAttempt(ctx, p, c.user.ID); err != nil {
+	if c.admitted, err = s.reserveAttempt(ctx, p, c.user.ID); err != nil {
 		return checkedPassword{}, err
 	}
 	ok, rehash, err := s.passwords.verify(ctx, c.pw.Hash, password)
@@ -186,7 +187,7 @@ func (s *Service) checkPassword(ctx context.Context, p store.Project, email, pas
 	// clears the count in its own transaction (succeed); a right password
 	// that must be reset clears it here.
 	mustReset := func(e error) (checkedPassword, error) {
-		if err := s.store.ResetAuthFailures(ctx, p.ID, c.user.ID); err != nil {
+		if err := s.store.ResetAuthFailures(ctx, p.ID, c.user.ID, s.Now(), c.admitted); err != nil {
 			return checkedPassword{}, storeErr(err, "clear failures")
 		}
 		return checkedPassword{}, e
@@ -225,7 +226,7 @@ func (s *Service) AuthenticatePassword(ctx context.Context, p store.Project, r P
 			return SessionResult{}, err
 		}
 	}
-	return s.passwordLogin(ctx, p, c.user.ID, c.email, r.SessionOptions, func(tx store.Store, now time.Time) error {
+	return s.passwordLogin(ctx, p, c.user.ID, c.email, c.admitted, r.SessionOptions, func(tx store.Store, now time.Time) error {
 		if newHash == "" {
 			return nil
 		}
@@ -256,7 +257,7 @@ func passwordlessProved(ctx context.Context, tx store.Store, u store.User, e sto
 // (and a lock that the attempt's own reservation set) cleared and the
 // session made or joined. The lock is not checked again: the attempt was
 // admitted when it was reserved, before the check.
-func (s *Service) passwordLogin(ctx context.Context, p store.Project, userID string, e store.Email, opts SessionOptions, write func(tx store.Store, now time.Time) error) (SessionResult, error) {
+func (s *Service) passwordLogin(ctx context.Context, p store.Project, userID string, e store.Email, admitted time.Time, opts SessionOptions, write func(tx store.Store, now time.Time) error) (SessionResult, error) {
 	var sess *store.Session
 	var token string
 	err := s.store.InTx(ctx, func(tx store.Store) error {
@@ -268,7 +269,7 @@ func (s *Service) passwordLogin(ctx context.Context, p store.Project, userID str
 		if err := write(tx, now); err != nil {
 			return err
 		}
-		if err := s.succeed(ctx, tx, u); err != nil {
+		if err := s.succeed(ctx, tx, u, admitted); err != nil {
 			return err
 		}
 		sess, token, err = s.finishLogin(ctx, tx, loginInput{project: p, userID: u.ID, roles: u.Roles, factor: passwordFactor(now, e), opts: opts})
@@ -442,7 +443,7 @@ func (s *Service) ResetPasswordByEmail(ctx context.Context, p store.Project, r E
 		if err := passwordChanged(ctx, tx, p.ID, u.ID, now); err != nil {
 			return err
 		}
-		if err := s.succeed(ctx, tx, u); err != nil {
+		if err := s.succeed(ctx, tx, u, time.Time{}); err != nil { // a reset link reserves no attempt
 			return err
 		}
 		userID = u.ID
@@ -485,7 +486,7 @@ func (s *Service) ResetExistingPassword(ctx context.Context, p store.Project, r 
 	if err != nil {
 		return SessionResult{}, err
 	}
-	return s.passwordLogin(ctx, p, c.user.ID, c.email, r.SessionOptions, func(tx store.Store, now time.Time) error {
+	return s.passwordLogin(ctx, p, c.user.ID, c.email, c.admitted, r.SessionOptions, func(tx store.Store, now time.Time) error {
 		err := tx.ReplacePasswordHash(ctx, p.ID, c.pw.ID, c.pw.Hash, hash, now)
 		if errors.Is(err, store.ErrConsumed) {
 			// The password changed (or went) since it was checked: the

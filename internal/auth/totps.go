@@ -186,7 +186,8 @@ func (s *Service) AuthenticateTOTP(ctx context.Context, p store.Project, r Authe
 	}
 	// Count the attempt before the code is compared (reserveAttempt): at
 	// most the lock threshold of guesses sent at once are compared.
-	if err := s.reserveAttempt(ctx, p, u.ID); err != nil {
+	admitted, err := s.reserveAttempt(ctx, p, u.ID)
+	if err != nil {
 		return TOTPResult{}, err
 	}
 	key, err := s.ring.Open(t.SecretSealed, totpAAD(t.ID))
@@ -219,7 +220,7 @@ func (s *Service) AuthenticateTOTP(ctx context.Context, p store.Project, r Authe
 			}
 			return err
 		}
-		sess, token, err = s.loginInTx(ctx, tx, p, u.ID, factor, r.SessionOptions)
+		sess, token, err = s.loginInTx(ctx, tx, p, u.ID, factor, r.SessionOptions, admitted)
 		return err
 	})
 	if err != nil {
@@ -254,7 +255,7 @@ func (s *Service) userTOTP(ctx context.Context, p store.Project, userID string) 
 // loginInTx is the end of a TOTP or recovery-code login inside its
 // transaction: the user re-read (a lock set since counts), made active,
 // its failures reset, and the factor joined to a session.
-func (s *Service) loginInTx(ctx context.Context, tx store.Store, p store.Project, userID string, f store.Factor, opts SessionOptions) (*store.Session, string, error) {
+func (s *Service) loginInTx(ctx context.Context, tx store.Store, p store.Project, userID string, f store.Factor, opts SessionOptions, admitted time.Time) (*store.Session, string, error) {
 	// The lock is not checked again: the attempt was admitted when it was
 	// reserved, and succeed clears the count (and a lock that reservation
 	// set).
@@ -262,7 +263,7 @@ func (s *Service) loginInTx(ctx context.Context, tx store.Store, p store.Project
 	if err != nil {
 		return nil, "", notFoundAs(err, ErrUserNotFound)
 	}
-	if err := s.succeed(ctx, tx, u); err != nil {
+	if err := s.succeed(ctx, tx, u, admitted); err != nil {
 		return nil, "", err
 	}
 	return s.finishLogin(ctx, tx, loginInput{project: p, userID: u.ID, roles: u.Roles, factor: f, opts: opts})
@@ -300,7 +301,8 @@ func (s *Service) RecoverTOTP(ctx context.Context, p store.Project, r RecoverTOT
 	if !t.Verified {
 		return TOTPResult{}, ErrUnableToAuthRecoveryCode.With("The user's TOTP is not verified yet: its recovery codes work once a TOTP code has been authenticated.")
 	}
-	if err := s.reserveAttempt(ctx, p, u.ID); err != nil {
+	admitted, err := s.reserveAttempt(ctx, p, u.ID)
+	if err != nil {
 		return TOTPResult{}, err
 	}
 	now := s.Now()
@@ -319,7 +321,7 @@ func (s *Service) RecoverTOTP(ctx context.Context, p store.Project, r RecoverTOT
 		}
 		f := store.Factor{Type: "recovery_codes", DeliveryMethod: "recovery_code", LastAuthenticatedAt: now, CreatedAt: now, UpdatedAt: now,
 			RecoveryCodeFactor: &store.RecoveryCodeFactor{TOTPRecoveryCodeID: id}}
-		sess, token, err = s.loginInTx(ctx, tx, p, u.ID, f, r.SessionOptions)
+		sess, token, err = s.loginInTx(ctx, tx, p, u.ID, f, r.SessionOptions, admitted)
 		return err
 	})
 	if errors.Is(err, errWrongRecoveryCode) {

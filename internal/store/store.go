@@ -426,8 +426,12 @@ type Store interface {
 	// now+ttl and resets the count. It returns the user's lock expiry if the
 	// user is locked after the update.
 	RecordAuthFailure(ctx context.Context, projectID, userID string, now time.Time, threshold int, ttl time.Duration) (lockedUntil *time.Time, err error)
-	// ResetAuthFailures clears the failure count and any lock that has ended.
-	ResetAuthFailures(ctx context.Context, projectID, userID string) error
+	// ResetAuthFailures clears the failure count and the lock, unless a lock
+	// is in force at now that was set after admitted (the time the right
+	// answer's own attempt was reserved; zero when none was): a right answer
+	// lifts the lock its own attempt set, never one that attempts beside it
+	// set.
+	ResetAuthFailures(ctx context.Context, projectID, userID string, now, admitted time.Time) error
 	// ReserveAuthAttempt counts one attempt at a user's credential before
 	// it is checked, in one statement: a user locked at now is refused
 	// (false) and nothing changes; otherwise the attempt is counted as a

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -531,9 +532,19 @@ func (db *DB) RecordAuthFailure(ctx context.Context, projectID, userID string, n
 	return nil, nil
 }
 
-// ResetAuthFailures clears the failure count and the lock fields. It is
-// called after a successful authentication, which a locked user cannot have.
-func (db *DB) ResetAuthFailures(ctx context.Context, projectID, userID string) error {
-	return db.execOne(ctx, `UPDATE users SET failed_auths = 0, lock_created_at = NULL, lock_expires_at = NULL
-		WHERE project_id = ? AND id = ?`, projectID, userID)
+// ResetAuthFailures clears the failure count and the lock fields, unless a
+// lock in force at now was created after admitted. It is called after a
+// successful authentication: the lock its own reservation set (created at
+// admitted) is lifted; one that attempts running beside it set since stays.
+func (db *DB) ResetAuthFailures(ctx context.Context, projectID, userID string, now, admitted time.Time) error {
+	const kept = `(lock_expires_at IS NOT NULL AND lock_expires_at > ? AND (lock_created_at IS NULL OR lock_created_at > ?))`
+	n, a := ms(now), ms(admitted)
+	if admitted.IsZero() {
+		a = math.MinInt64
+	}
+	return db.execOne(ctx, `UPDATE users SET
+		failed_auths    = CASE WHEN `+kept+` THEN failed_auths ELSE 0 END,
+		lock_created_at = CASE WHEN `+kept+` THEN lock_created_at ELSE NULL END,
+		lock_expires_at = CASE WHEN `+kept+` THEN lock_expires_at ELSE NULL END
+		WHERE project_id = ? AND id = ?`, n, a, n, a, n, a, projectID, userID)
 }

@@ -81,7 +81,7 @@ var scopingBehaviours = []behaviour{
 		notFound("VerifyPhone", s.VerifyPhone(ctx(), B, phone.ID))
 		_, err = s.RecordAuthFailure(ctx(), B, u.ID, t0, 1, time.Hour)
 		notFound("RecordAuthFailure", err)
-		notFound("ResetAuthFailures", s.ResetAuthFailures(ctx(), B, u.ID))
+		notFound("ResetAuthFailures", s.ResetAuthFailures(ctx(), B, u.ID, t0, time.Time{}))
 		_, err = s.RedeemMagicLink(ctx(), B, ml.TokenHash, t0)
 		notFound("RedeemMagicLink", err)
 		must(t, s.RevokeMagicLinks(ctx(), B, u.ID, "", t0))

@@ -233,7 +233,7 @@ var userBehaviours = []behaviour{
 		mustBe(t, s.DeleteUser(ctx(), p.ID, id("user")), store.ErrNotFound)
 		_, err = s.RecordAuthFailure(ctx(), p.ID, id("user"), t0, 10, time.Hour)
 		mustBe(t, err, store.ErrNotFound)
-		mustBe(t, s.ResetAuthFailures(ctx(), p.ID, id("user")), store.ErrNotFound)
+		mustBe(t, s.ResetAuthFailures(ctx(), p.ID, id("user"), t0, time.Time{}), store.ErrNotFound)
 	}},
 	{"CreatingAUserTwiceFailsWithAlreadyExists", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
@@ -487,12 +487,35 @@ var userBehaviours = []behaviour{
 		must(t, err)
 		_, err = s.RecordAuthFailure(ctx(), p.ID, u.ID, t0.Add(2*time.Minute), 5, time.Minute)
 		must(t, err)
-		must(t, s.ResetAuthFailures(ctx(), p.ID, u.ID))
+		must(t, s.ResetAuthFailures(ctx(), p.ID, u.ID, t0.Add(2*time.Minute), time.Time{}))
 		got, err := s.GetUser(ctx(), p.ID, u.ID)
 		must(t, err)
 		equal(t, "FailedAuths", got.FailedAuths, 0)
 		sameTimePtr(t, "LockExpiresAt", got.LockExpiresAt, nil)
 		sameTimePtr(t, "LockCreatedAt", got.LockCreatedAt, nil)
+	}},
+	{"ResetAuthFailuresLeavesALockInForce", func(t *testing.T, s store.Store) {
+		// A right answer admitted before attempts beside it locked the user
+		// (admitted at t0-1s, the lock made at t0) does not unlock it.
+		p := newProject(t, s)
+		u := newUser(t, s, p.ID)
+		for range 3 {
+			_, err := s.ReserveAuthAttempt(ctx(), p.ID, u.ID, t0, 3, time.Minute)
+			must(t, err)
+		}
+		must(t, s.ResetAuthFailures(ctx(), p.ID, u.ID, t0.Add(time.Second), t0.Add(-time.Second)))
+		got, err := s.GetUser(ctx(), p.ID, u.ID)
+		must(t, err)
+		sameTimePtr(t, "LockExpiresAt kept", got.LockExpiresAt, ptr(t0.Add(time.Minute)))
+		allowed, err := s.ReserveAuthAttempt(ctx(), p.ID, u.ID, t0.Add(2*time.Second), 3, time.Minute)
+		must(t, err)
+		equal(t, "an attempt while locked", allowed, false)
+		// A right answer whose own reservation set the lock (admitted at t0)
+		// lifts it.
+		must(t, s.ResetAuthFailures(ctx(), p.ID, u.ID, t0.Add(3*time.Second), t0))
+		got, err = s.GetUser(ctx(), p.ID, u.ID)
+		must(t, err)
+		sameTimePtr(t, "LockExpiresAt lifted", got.LockExpiresAt, nil)
 	}},
 	{"ConcurrentAuthFailuresLockTheUserExactlyOnce", func(t *testing.T, s store.Store) {
 		p := newProject(t, s)
