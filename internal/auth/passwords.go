@@ -119,9 +119,9 @@ type PasswordAuthenticateRequest struct {
 type checkedPassword struct {
 	admitted time.Time // when reserveAttempt admitted the check
 	user     store.User
-	email  store.Email
-	pw     store.Password
-	rehash bool
+	email    store.Email
+	pw       store.Password
+	rehash   bool
 }
 
 // checkPassword checks email and password. The attempt is counted before
