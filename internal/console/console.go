@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -345,6 +346,24 @@ func (c *Console) audit(r *http.Request, email, action, target string) {
 
 // MaskRecipient hides most of an address or number: "a•••@example.com",
 // "+1•••••••67".
+// maskIn masks every copy of recipient in text (a transport's error
+// message often quotes the address or number it refused), ignoring case,
+// and a phone number's digits without its +.
+func maskIn(text, recipient string) string {
+	if recipient == "" {
+		return text
+	}
+	forms := []string{recipient}
+	if digits, ok := strings.CutPrefix(recipient, "+"); ok && len(digits) > 4 {
+		forms = append(forms, digits)
+	}
+	for _, f := range forms {
+		re := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(f))
+		text = re.ReplaceAllLiteralString(text, MaskRecipient(recipient))
+	}
+	return text
+}
+
 func MaskRecipient(s string) string {
 	if at := strings.LastIndexByte(s, '@'); at > 0 {
 		return s[:1] + "•••" + s[at:]

@@ -482,8 +482,9 @@ func messageState(m store.OutboxMessage) string {
 	return "queued"
 }
 
-// outbox is GET /console/outbox?state=…: recipients masked, payloads (the
-// links and codes) never shown.
+// outbox is GET /console/outbox?state=…: recipients masked (in the
+// transports' error messages too), payloads (the links and codes) never
+// shown.
 func (c *Console) outbox(w http.ResponseWriter, r *http.Request, v *visit) {
 	state := r.URL.Query().Get("state")
 	ms, err := c.svc.Store().ListMessages(r.Context(), "", outboxPage)
@@ -498,7 +499,7 @@ func (c *Console) outbox(w http.ResponseWriter, r *http.Request, v *visit) {
 			continue
 		}
 		d.Messages = append(d.Messages, message{ID: m.ID, ProjectID: m.ProjectID, Channel: m.Channel, To: MaskRecipient(m.Recipient),
-			State: s, CreatedAt: m.CreatedAt, SentAt: m.SentAt, Attempts: m.Attempts, LastError: m.LastError})
+			State: s, CreatedAt: m.CreatedAt, SentAt: m.SentAt, Attempts: m.Attempts, LastError: maskIn(m.LastError, m.Recipient)})
 	}
 	c.page(w, v, "outbox", "outbox", "Outbox", d, "")
 }
