@@ -63,17 +63,26 @@ func (db *DB) CreateConsoleToken(ctx context.Context, t store.ConsoleToken) erro
 		t.TokenHash, t.Email, ms(t.CreatedAt), ms(t.ExpiresAt))
 }
 
-// RedeemConsoleToken uses the link once: one conditional UPDATE.
+// RedeemConsoleToken uses the link once (one conditional UPDATE) and, in
+// the same transaction, ends the operator's other unused links: once one
+// link signed them in, an older one still in a mailbox opens nothing.
 func (db *DB) RedeemConsoleToken(ctx context.Context, tokenHash []byte, now time.Time) (string, error) {
 	var email string
-	err := db.writeRow(ctx, `UPDATE console_tokens SET used_at = ?
-		WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
-		AND email IN (SELECT email FROM console_operators)
-		RETURNING email`, ms(now), tokenHash, ms(now)).Scan(&email)
-	if err != nil {
-		if err = db.wrap(err); errors.Is(err, store.ErrNotFound) {
-			return "", store.ErrConsumed
+	err := db.inTx(ctx, func(tx *DB) error {
+		err := tx.writeRow(ctx, `UPDATE console_tokens SET used_at = ?
+			WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
+			AND email IN (SELECT email FROM console_operators)
+			RETURNING email`, ms(now), tokenHash, ms(now)).Scan(&email)
+		if err != nil {
+			if err = tx.wrap(err); errors.Is(err, store.ErrNotFound) {
+				return store.ErrConsumed
+			}
+			return err
 		}
+		_, err = tx.exec(ctx, `UPDATE console_tokens SET used_at = ? WHERE email = ? AND used_at IS NULL`, ms(now), email)
+		return err
+	})
+	if err != nil {
 		return "", err
 	}
 	return email, nil

@@ -77,6 +77,25 @@ var consoleBehaviours = []behaviour{
 		err = c.CreateConsoleToken(ctx(), store.ConsoleToken{TokenHash: []byte(id("l")), Email: a, CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)})
 		mustBe(t, err, store.ErrNotFound)
 	}},
+	{"UsingOneLinkEndsTheOperatorsOtherLinks", func(t *testing.T, s store.Store) {
+		c := console(t, s)
+		a, b := newOperator(t, c), newOperator(t, c)
+		older, newer, others := []byte(id("link")), []byte(id("link")), []byte(id("link"))
+		for _, l := range []struct {
+			tok   []byte
+			email string
+		}{{older, a}, {newer, a}, {others, b}} {
+			must(t, c.CreateConsoleToken(ctx(), store.ConsoleToken{TokenHash: l.tok, Email: l.email, CreatedAt: t0, ExpiresAt: t0.Add(15 * time.Minute)}))
+		}
+		email, err := c.RedeemConsoleToken(ctx(), newer, t0.Add(time.Minute))
+		must(t, err)
+		equal(t, "signed in", email, a)
+		_, err = c.RedeemConsoleToken(ctx(), older, t0.Add(2*time.Minute))
+		mustBe(t, err, store.ErrConsumed)
+		email, err = c.RedeemConsoleToken(ctx(), others, t0.Add(2*time.Minute))
+		must(t, err)
+		equal(t, "another operator's link", email, b)
+	}},
 	{"ConsoleLinkIsRedeemedOnceUnderConcurrency", func(t *testing.T, s store.Store) {
 		c := console(t, s)
 		a := newOperator(t, c)
