@@ -541,8 +541,10 @@ type Store interface {
 	TOTPStore
 
 	// Rate limits: CountHit adds one to the counter of key in the window
-	// starting at windowStart and returns the new count.
+	// starting at windowStart and returns the new count; CountHits does so
+	// for several distinct keys in one write, the counts in the keys' order.
 	CountHit(ctx context.Context, projectID, key string, windowStart time.Time) (int, error)
+	CountHits(ctx context.Context, projectID string, keys []string, windowStart time.Time) ([]int, error)
 
 	// The frontend SDK (sdk.go).
 	SDKStore

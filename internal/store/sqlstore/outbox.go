@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/latch-auth/latch/internal/store"
@@ -214,9 +215,49 @@ func (db *DB) ReleaseMessageLeases(ctx context.Context, now time.Time) (int, err
 // CountHit adds one to the counter of key in the window starting at
 // windowStart, in one upsert, and returns the new count.
 func (db *DB) CountHit(ctx context.Context, projectID, key string, windowStart time.Time) (int, error) {
-	var n int
-	err := db.writeRow(ctx, `INSERT INTO rate_limits (project_id, bucket, window_start, hits) VALUES (?, ?, ?, 1)
-		ON CONFLICT (project_id, bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
-		RETURNING hits`, projectID, key, ms(windowStart)).Scan(&n)
-	return n, db.wrap(err)
+	ns, err := db.CountHits(ctx, projectID, []string{key}, windowStart)
+	if err != nil {
+		return 0, err
+	}
+	return ns[0], nil
+}
+
+// CountHits adds one to the counter of each key (distinct) in the window
+// starting at windowStart, in one upsert (one commit), and returns the
+// new counts in the keys' order.
+func (db *DB) CountHits(ctx context.Context, projectID string, keys []string, windowStart time.Time) ([]int, error) {
+	values := make([]string, len(keys))
+	args := make([]any, 0, 3*len(keys))
+	for i, k := range keys {
+		values[i] = "(?, ?, ?, 1)"
+		args = append(args, projectID, k, ms(windowStart))
+	}
+	got := map[string]int{}
+	err := db.guard(ctx, func() error {
+		rows, err := db.writer().QueryContext(ctx, db.q(`INSERT INTO rate_limits (project_id, bucket, window_start, hits) VALUES `+
+			strings.Join(values, ", ")+`
+			ON CONFLICT (project_id, bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
+			RETURNING bucket, hits`), args...)
+		if err != nil {
+			return db.wrap(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			var n int
+			if err := rows.Scan(&k, &n); err != nil {
+				return db.wrap(err)
+			}
+			got[k] = n
+		}
+		return db.wrap(rows.Err())
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(keys))
+	for i, k := range keys {
+		out[i] = got[k]
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -230,5 +231,21 @@ var tokenBehaviours = []behaviour{
 		n, err = s.CountHit(ctx(), q.ID, "ip:192.0.2.1", t0)
 		must(t, err)
 		equal(t, "other project", n, 1)
+	}},
+	{"SeveralCountersAreCountedInOneWriteExactly", func(t *testing.T, s store.Store) {
+		p := newProject(t, s)
+		parallel(10, func(i int) {
+			ns, err := s.CountHits(ctx(), p.ID, []string{fmt.Sprintf("to:%d", i%2), "project"}, t0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if len(ns) != 2 || ns[0] < 1 || ns[0] > 5 || ns[1] < 1 || ns[1] > 10 {
+				t.Errorf("counts %v out of range", ns)
+			}
+		})
+		ns, err := s.CountHits(ctx(), p.ID, []string{"project", "to:1", "to:0"}, t0)
+		must(t, err)
+		equal(t, "in the keys' order", fmt.Sprint(ns), "[11 6 6]")
 	}},
 }
