@@ -678,13 +678,16 @@ func TestOutboxMasksRecipientsHidesLinksAndRetries(t *testing.T) {
 				t.Fatalf("outbox shows %q", no)
 			}
 		}
-		for _, want := range []string{"a•••@example.com", "b•••@example.com", "o•••@latch.test", "console", "sent", "failed"} {
+		for _, want := range []string{"a•••@example.com", "b•••@example.com", "o•••@latch.test", "console", "sent", "retrying"} {
 			if !strings.Contains(r.Body, want) {
 				t.Fatalf("outbox lacks %q: %s", want, r.Body)
 			}
 		}
-		if r := b.get("/console/outbox?state=failed"); strings.Contains(r.Body, "a•••@example.com") || !strings.Contains(r.Body, "b•••@example.com") {
-			t.Fatalf("failed filter: %s", r.Body)
+		if r := b.get("/console/outbox?state=retrying"); strings.Contains(r.Body, "a•••@example.com") || !strings.Contains(r.Body, "b•••@example.com") {
+			t.Fatalf("retrying filter: %s", r.Body)
+		}
+		if r := b.get("/console/outbox?state=failed"); strings.Contains(r.Body, "b•••@example.com") {
+			t.Fatalf("a message being retried is listed as failed: %s", r.Body)
 		}
 		cn.Mail.Refuse(false)
 		cn.Mail.Next(t, "bob@example.com", func() {

@@ -460,7 +460,7 @@ type message struct {
 	ProjectID string
 	Channel   string
 	To        string // masked
-	State     string // queued | sent | failed
+	State     string // queued | retrying | sent | failed
 	CreatedAt time.Time
 	SentAt    *time.Time
 	Attempts  int
@@ -472,12 +472,16 @@ type outboxData struct {
 	Messages []message
 }
 
+// messageState is sent; failed (given up for good); retrying (its last
+// attempt failed, another comes after a backoff); or queued.
 func messageState(m store.OutboxMessage) string {
 	switch {
 	case m.SentAt != nil:
 		return "sent"
-	case m.DeadAt != nil || m.LastError != "":
+	case m.DeadAt != nil:
 		return "failed"
+	case m.LastError != "":
+		return "retrying"
 	}
 	return "queued"
 }
