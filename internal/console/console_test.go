@@ -282,7 +282,7 @@ func TestPostWithoutTheCSRFTokenIsRefused(t *testing.T) {
 			t.Fatalf("confirm without token: %d", r.Status)
 		}
 		// With the token, the same POST works.
-		if r := b.post(path, nil); r.Status != 200 {
+		if r := b.post(path, nil); r.Status != http.StatusSeeOther {
 			t.Fatalf("with the token: %d %s", r.Status, r.Body)
 		}
 	})
@@ -423,8 +423,18 @@ func TestRevokeFromTheConsoleEndsTheSessionForTheBackend(t *testing.T) {
 				t.Fatalf("user page lacks %q", want)
 			}
 		}
-		if r := b.post(up+"/sessions/"+laptop+"/revoke", nil); r.Status != 200 || !strings.Contains(r.Body, "revoked") || strings.Contains(r.Body, `data-session-id="`+laptop) {
-			t.Fatalf("revoke: %d %s", r.Status, r.Body)
+		// Post, redirect, get: the user's page says what was done, and a
+		// reload does not post again.
+		rv := b.post(up+"/sessions/"+laptop+"/revoke", nil)
+		if rv.Status != http.StatusSeeOther || !strings.HasPrefix(rv.Location, up+"?") {
+			t.Fatalf("revoke: %d %q", rv.Status, rv.Location)
+		}
+		if r := b.get(rv.Location); r.Status != 200 || !strings.Contains(r.Body, "Session "+laptop+" revoked.") || strings.Contains(r.Body, `data-session-id="`+laptop) {
+			t.Fatalf("after revoke: %d %s", r.Status, r.Body)
+		}
+		// The flash repeats a session id and nothing else a link could put there.
+		if r := b.get(up + "?revoked=" + url.QueryEscape("<b>Call +1 555 0100</b>")); strings.Contains(r.Body, "Call +1") {
+			t.Fatalf("the page repeats a made-up flash: %s", r.Body)
 		}
 		if got := sessionStatus(t, p, laptopToken); got != http.StatusNotFound {
 			t.Fatalf("revoked session authenticates: %d", got)
@@ -441,8 +451,10 @@ func TestRevokeFromTheConsoleEndsTheSessionForTheBackend(t *testing.T) {
 		if got := sessionStatus(t, p, bobToken); got != 200 {
 			t.Fatalf("bob's session: %d", got)
 		}
-		if r := b.post(up+"/sessions/revoke-all", nil); r.Status != 200 || !strings.Contains(r.Body, "No live sessions") {
-			t.Fatalf("revoke all: %d %s", r.Status, r.Body)
+		if rv := b.post(up+"/sessions/revoke-all", nil); rv.Status != http.StatusSeeOther {
+			t.Fatalf("revoke all: %d %s", rv.Status, rv.Body)
+		} else if r := b.get(rv.Location); !strings.Contains(r.Body, "No live sessions") || !strings.Contains(r.Body, "Every session of this user was revoked.") {
+			t.Fatalf("after revoke all: %d %s", r.Status, r.Body)
 		}
 		if got := sessionStatus(t, p, phoneToken); got != http.StatusNotFound {
 			t.Fatalf("after revoke all: %d", got)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -343,7 +345,24 @@ type userData struct {
 
 // user is GET /console/projects/{pid}/users/{uid}.
 func (c *Console) user(w http.ResponseWriter, r *http.Request, v *visit, p store.Project) {
-	c.showUser(w, r, v, p, r.PathValue("uid"), "")
+	flash := ""
+	switch q := r.URL.Query(); {
+	case q.Get("revoked") == "all":
+		flash = "Every session of this user was revoked."
+	case sessionIDPattern.MatchString(q.Get("revoked")):
+		flash = "Session " + q.Get("revoked") + " revoked."
+	}
+	c.showUser(w, r, v, p, r.PathValue("uid"), flash)
+}
+
+// sessionIDPattern is a session id, the only value a ?revoked= flash
+// repeats (a link cannot make the page say anything else).
+var sessionIDPattern = regexp.MustCompile(`^session-(test|live)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// afterRevoke sends the browser back to the user's page (post, redirect,
+// get: a reload does not post the form again).
+func afterRevoke(w http.ResponseWriter, r *http.Request, p store.Project, userID, revoked string) {
+	http.Redirect(w, r, "/console/projects/"+url.PathEscape(p.ID)+"/users/"+url.PathEscape(userID)+"?revoked="+url.QueryEscape(revoked), http.StatusSeeOther)
 }
 
 func (c *Console) showUser(w http.ResponseWriter, r *http.Request, v *visit, p store.Project, id, flash string) {
@@ -417,7 +436,7 @@ func (c *Console) revokeSession(w http.ResponseWriter, r *http.Request, v *visit
 		return
 	}
 	c.audit(r, v.Session.Email, "session.revoke", p.ID+" "+u.ID+" "+sid)
-	c.showUser(w, r, v, p, u.ID, "Session "+sid+" revoked.")
+	afterRevoke(w, r, p, u.ID, sid)
 }
 
 func (c *Console) revokeAll(w http.ResponseWriter, r *http.Request, v *visit, p store.Project) {
@@ -432,7 +451,7 @@ func (c *Console) revokeAll(w http.ResponseWriter, r *http.Request, v *visit, p 
 		return
 	}
 	c.audit(r, v.Session.Email, "session.revoke-all", p.ID+" "+u.ID)
-	c.showUser(w, r, v, p, u.ID, "Every session of this user was revoked.")
+	afterRevoke(w, r, p, u.ID, "all")
 }
 
 const recentSessions = 100
