@@ -362,7 +362,7 @@ var sessionIDPattern = regexp.MustCompile(`^session-(test|live)-[0-9a-f]{8}-[0-9
 // afterRevoke sends the browser back to the user's page (post, redirect,
 // get: a reload does not post the form again).
 func afterRevoke(w http.ResponseWriter, r *http.Request, p store.Project, userID, revoked string) {
-	http.Redirect(w, r, "/console/projects/"+url.PathEscape(p.ID)+"/users/"+url.PathEscape(userID)+"?revoked="+url.QueryEscape(revoked), http.StatusSeeOther)
+	http.Redirect(w, r, projectURL(p, "/users/"+url.PathEscape(userID)+"?revoked="+url.QueryEscape(revoked)), http.StatusSeeOther)
 }
 
 func (c *Console) showUser(w http.ResponseWriter, r *http.Request, v *visit, p store.Project, id, flash string) {
