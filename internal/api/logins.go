@@ -20,11 +20,17 @@ type loginBody struct {
 }
 
 func writeLogin(w http.ResponseWriter, r *http.Request, res auth.LoginResult) {
-	writeJSON(w, http.StatusOK, loginBody{
+	writeJSON(w, http.StatusOK, loginBodyOf(r, res))
+}
+
+// loginBodyOf is a login's answer: the backend's, and the SDK's inside its
+// "data" envelope.
+func loginBodyOf(r *http.Request, res auth.LoginResult) loginBody {
+	return loginBody{
 		envelope: ok(r), UserID: res.User.ID, MethodID: res.MethodID,
 		SessionToken: res.Token, SessionJWT: res.JWT, Session: renderSession(res.Session),
 		User: renderUser(res.User),
-	})
+	}
 }
 
 type sentBody struct {

@@ -23,8 +23,8 @@ import (
 // sdkCall is what the SDK's credentials and page proved.
 type sdkCall struct {
 	p       store.Project
+	token   string // the public token (the Basic user name)
 	session string // the Basic password when it is not the public token
-	origin  string // the page's origin, authorized for p
 }
 
 const sdkPrefix = "/sdk/v1"
@@ -131,7 +131,7 @@ func (s *Server) sdk(h func(http.ResponseWriter, *http.Request, sdkCall)) http.H
 			return
 		}
 		allowOrigin(w, origin)
-		c := sdkCall{p: p, origin: origin}
+		c := sdkCall{p: p, token: token}
 		if pass != token {
 			c.session = pass
 		}
@@ -212,7 +212,7 @@ type bootstrapBody struct {
 }
 
 func (s *Server) sdkBootstrap(w http.ResponseWriter, r *http.Request, c sdkCall) {
-	if tok, _, _ := basicAuth(r); r.PathValue("public_token") != tok {
+	if r.PathValue("public_token") != c.token {
 		writeError(w, r, auth.ErrUnauthorizedCredentials)
 		return
 	}
@@ -358,14 +358,10 @@ func (s *Server) sdkMagicLinkSend(create, attach bool) func(http.ResponseWriter,
 	}
 }
 
-// sdkLoginBody is an SDK login's answer: the backend's, which the SDK
+// sdkLogin writes an SDK login's answer: the backend's, which the SDK
 // stores (session, user, tokens).
 func sdkLogin(w http.ResponseWriter, r *http.Request, res auth.LoginResult) {
-	writeSDK(w, r, loginBody{
-		envelope: ok(r), UserID: res.User.ID, MethodID: res.MethodID,
-		SessionToken: res.Token, SessionJWT: res.JWT, Session: renderSession(res.Session),
-		User: renderUser(res.User),
-	})
+	writeSDK(w, r, loginBodyOf(r, res))
 }
 
 func (s *Server) sdkMagicLinkAuthenticate(w http.ResponseWriter, r *http.Request, c sdkCall) {
