@@ -5,11 +5,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/netip"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/clientaddr"
 	"github.com/latch-auth/latch/internal/store"
 )
 
@@ -248,49 +247,14 @@ func (s *Server) liveSessionToken(r *http.Request, c sdkCall) (string, error) {
 }
 
 // clientIP is the address the SDK's sends are counted under and its
-// sessions record: the connection's, or, when that is a trusted proxy,
-// the rightmost address of X-Forwarded-For that is not one (each proxy
-// appends the address it saw; only the trusted ones' additions are
-// believed).
-func (s *Server) clientIP(r *http.Request) string {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	ip := ap.Addr().Unmap()
-	var hops []string
-	for _, v := range r.Header.Values("X-Forwarded-For") {
-		hops = append(hops, strings.Split(v, ",")...)
-	}
-	for i := len(hops) - 1; i >= 0 && s.trusted(ip); i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
-		}
-		ip = a.Unmap()
-	}
-	return ip.String()
-}
-
-func (s *Server) trusted(ip netip.Addr) bool {
-	for _, p := range s.TrustedProxies {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
+// sessions record (clientaddr.IP, behind the trusted proxies).
+func (s *Server) clientIP(r *http.Request) string { return clientaddr.IP(r, s.TrustedProxies) }
 
 // sdkAttributes are the browser's address and user agent, recorded on the
 // sessions its logins start (as Stytch's SDK sessions carry them). The
 // user agent is cut to 512 bytes of valid UTF-8 without NUL.
 func (s *Server) sdkAttributes(r *http.Request) *auth.Attributes {
-	ua := strings.ReplaceAll(strings.ToValidUTF8(r.UserAgent(), ""), "\x00", "")
-	for len(ua) > 512 {
-		_, size := utf8.DecodeLastRuneInString(ua)
-		ua = ua[:len(ua)-size]
-	}
-	return &auth.Attributes{IPAddress: s.clientIP(r), UserAgent: ua}
+	return &auth.Attributes{IPAddress: s.clientIP(r), UserAgent: clientaddr.UserAgent(r)}
 }
 
 // sdkMagicLinkRequest is what the SDK's magic-link sends may set.

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/clientaddr"
 	"github.com/latch-auth/latch/internal/store"
 )
 
@@ -296,49 +297,13 @@ func (c *Console) signedIn(h func(http.ResponseWriter, *http.Request, *visit)) h
 	}
 }
 
-// clientIP is the address the request came from: the connection's, or,
-// when that is a trusted proxy, the rightmost address of X-Forwarded-For
-// that is not one (as the API's SDK routes read it).
-func (c *Console) clientIP(r *http.Request) string {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	ip := ap.Addr().Unmap()
-	var hops []string
-	for _, v := range r.Header.Values("X-Forwarded-For") {
-		hops = append(hops, strings.Split(v, ",")...)
-	}
-	trusted := func(ip netip.Addr) bool {
-		for _, p := range c.proxies {
-			if p.Contains(ip) {
-				return true
-			}
-		}
-		return false
-	}
-	for i := len(hops) - 1; i >= 0 && trusted(ip); i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
-		}
-		ip = a.Unmap()
-	}
-	return ip.String()
-}
-
-// userAgent is the request's User-Agent, bounded.
-func userAgent(r *http.Request) string {
-	ua := r.UserAgent()
-	if len(ua) > 512 {
-		ua = strings.ToValidUTF8(ua[:512], "")
-	}
-	return ua
-}
+// clientIP is the address the request came from (clientaddr.IP, behind
+// the trusted proxies, as the API's SDK routes read it).
+func (c *Console) clientIP(r *http.Request) string { return clientaddr.IP(r, c.proxies) }
 
 // audit writes who did what to what, when and from where.
 func (c *Console) audit(r *http.Request, email, action, target string) {
-	err := c.svc.Audit(r.Context(), store.AuditEntry{Email: email, Action: action, Target: target, IPAddress: c.clientIP(r), UserAgent: userAgent(r)})
+	err := c.svc.Audit(r.Context(), store.AuditEntry{Email: email, Action: action, Target: target, IPAddress: c.clientIP(r), UserAgent: clientaddr.UserAgent(r)})
 	if err != nil {
 		c.log.Error("console: audit log write failed", "action", action, "target", target, "err", err)
 	}

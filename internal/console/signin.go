@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/clientaddr"
 	"github.com/latch-auth/latch/internal/secret"
 	"github.com/latch-auth/latch/internal/store"
 )
@@ -63,7 +64,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := r.PostForm.Get("email")
-	ip, ua := c.clientIP(r), userAgent(r)
+	ip, ua := c.clientIP(r), clientaddr.UserAgent(r)
 	send := func(ctx context.Context) {
 		sent, err := c.svc.RequestConsoleLink(ctx, email, c.base+"sign-in/confirm")
 		if sent != "" {
@@ -115,7 +116,7 @@ func (c *Console) confirm(w http.ResponseWriter, r *http.Request) {
 	if !c.checkPre(w, r) {
 		return
 	}
-	login, err := c.svc.RedeemConsoleLink(r.Context(), r.PostForm.Get("token"), c.clientIP(r), userAgent(r))
+	login, err := c.svc.RedeemConsoleLink(r.Context(), r.PostForm.Get("token"), c.clientIP(r), clientaddr.UserAgent(r))
 	if errors.Is(err, auth.ErrConsoleLinkInvalid) {
 		c.render(w, http.StatusBadRequest, "signin", view{Title: "Sign in", CSRF: auth.CSRFToken(c.preCookie(w, r)), Error: err.Error(), Data: signInData{}})
 		return
