@@ -153,11 +153,11 @@ func (s *Service) checkPassword(ctx context.Context, p store.Project, email, pas
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return checkedPassword{}, storeErr(err, "get user")
-	default:
+	case c.user.PasswordID != "": // the user read says whether there is one
 		c.email = emailOf(c.user, addr)
 		c.pw, err = s.store.GetPassword(ctx, p.ID, c.user.ID)
 		switch {
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, store.ErrNotFound): // deleted since
 		case err != nil:
 			return checkedPassword{}, storeErr(err, "get password")
 		default:

@@ -276,10 +276,6 @@ type RecoverTOTPRequest struct {
 	SessionOptions
 }
 
-// errWrongRecoveryCode leaves the recovery transaction so that the failure
-// is counted outside it (the transaction rolls back).
-var errWrongRecoveryCode = errors.New("wrong recovery code")
-
 // RecoverTOTP logs in with one of the recovery codes of the user's verified
 // TOTP: each works once (one conditional write, in the login's
 // transaction). A wrong or used code counts toward the user's lock.
@@ -308,13 +304,13 @@ func (s *Service) RecoverTOTP(ctx context.Context, p store.Project, r RecoverTOT
 	now := s.Now()
 	var sess *store.Session
 	var token string
+	if len(code) > maxRecoveryCodeLen {
+		return TOTPResult{}, ErrUnableToAuthRecoveryCode // counted by the reservation
+	}
 	err = s.store.InTx(ctx, func(tx store.Store) error {
-		if len(code) > maxRecoveryCodeLen {
-			return errWrongRecoveryCode
-		}
 		id, err := tx.RedeemRecoveryCode(ctx, p.ID, t.ID, s.ring.RecoveryCodeHash(t.ID, code), now)
 		if errors.Is(err, store.ErrNotFound) {
-			return errWrongRecoveryCode
+			return ErrUnableToAuthRecoveryCode // counted by the reservation
 		}
 		if err != nil {
 			return err
@@ -324,9 +320,6 @@ func (s *Service) RecoverTOTP(ctx context.Context, p store.Project, r RecoverTOT
 		sess, token, err = s.loginInTx(ctx, tx, p, u.ID, f, r.SessionOptions, admitted)
 		return err
 	})
-	if errors.Is(err, errWrongRecoveryCode) {
-		return TOTPResult{}, ErrUnableToAuthRecoveryCode // counted by the reservation
-	}
 	if err != nil {
 		return TOTPResult{}, storeErr(err, "recover totp")
 	}
