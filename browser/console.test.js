@@ -3,7 +3,9 @@
 // session, and the backend's sessions/authenticate then refuses that
 // session. A signed-out visitor sees no data; a stranger's address gets no
 // message; a POST without the CSRF token is refused; an operator removed
-// from the list is signed out on the next request. With
+// from the list is signed out on the next request; a project created in
+// the console comes with a secret that works on the backend; revoke all
+// ends every session; sign-out ends the console session on the server. With
 // LATCH_SCREENSHOTS=1 the README's screenshots are written to
 // docs/screenshots/console-*.png (else to a temporary folder, so a test
 // run leaves the checkout as it was).
@@ -142,6 +144,54 @@ test('the audit log shows who did what, when and from where', async () => {
   await page.goto(`${latch.url}/console/projects/${project.project_id}/users/${userID}`);
   await shot('user-phone');
   await page.setViewportSize({ width: 1100, height: 800 });
+});
+
+test("a new project's first secret works on the backend; revoke all; sign-out ends the console session", async () => {
+  await page.goto(latch.url + '/console/projects');
+  await page.getByLabel('Name (shown in emails)').fill('Globex');
+  await page.getByRole('button', { name: 'Create project' }).click();
+  await page.getByRole('heading', { name: 'Globex', level: 1 }).waitFor();
+  const projectID = /project-test-[0-9a-f-]{36}/.exec(await page.locator('main').innerText())?.[0];
+  assert.ok(projectID, 'the new project page names no project id');
+  // The project's first secret is shown once, on the page that created it;
+  // a second comes from "Create a secret". Both work on the backend.
+  const secrets = [(await page.locator('#new-secret').innerText()).trim()];
+  await page.getByRole('button', { name: 'Create a secret' }).click();
+  await page.locator('#new-secret').filter({ hasNotText: secrets[0] }).waitFor();
+  secrets.push((await page.locator('#new-secret').innerText()).trim());
+  assert.notEqual(secrets[0], secrets[1]);
+  for (const [i, secret] of secrets.entries()) {
+    assert.match(secret, /^secret-test-/);
+    const res = await fetch(`${latch.url}/v1/users`, {
+      method: 'POST',
+      headers: { Authorization: 'Basic ' + Buffer.from(`${projectID}:${secret}`).toString('base64'), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email: `user${i}@globex.example` }),
+    });
+    assert.equal(res.status, 200, `secret #${i + 1} the console showed does not work on the backend`);
+  }
+
+  await page.goto(`${latch.url}/console/projects/${project.project_id}/users/${userID}`);
+  assert.equal(await api.authenticate(phone.token), 200);
+  await page.getByRole('button', { name: 'Revoke all sessions' }).click();
+  await page.getByText('Every session of this user was revoked.').waitFor();
+  assert.equal(await api.authenticate(phone.token), 404, 'revoke all left a session');
+
+  const cookies = await page.context().cookies();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Email me a sign-in link' }).waitFor();
+  // The old console cookie, sent again, opens nothing: the session ended on the server.
+  await page.context().addCookies(cookies);
+  await page.goto(`${latch.url}/console/projects/${project.project_id}/users/${userID}`);
+  assert.match(page.url(), /\/console\/sign-in$/);
+
+  // Sign in again for the last test.
+  await page.getByLabel('Email address').fill(operator);
+  await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+  const mail = await latch.mail.waitFor(operator, 2);
+  const link = /https?:\/\/\S+\/console\/sign-in\/confirm\?token=[A-Za-z0-9_-]+/.exec(mail.text)?.[0];
+  await page.goto(link);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Health', level: 1 }).waitFor();
 });
 
 test('an operator removed from the list is signed out on the next request', async () => {
