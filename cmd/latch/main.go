@@ -249,37 +249,28 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	} else if *tlsCert != "" {
 		scheme = "https"
 	}
-	var mln net.Listener
+	var mln, cln net.Listener
+	closeListeners := func() {
+		for _, l := range []net.Listener{ln, mln, cln} {
+			if l != nil {
+				l.Close()
+			}
+		}
+	}
 	if *metricsAddr != "" {
 		if mln, err = net.Listen("tcp", *metricsAddr); err != nil {
-			ln.Close()
+			closeListeners()
 			return fmt.Errorf("metrics listener (--metrics-addr): %w", err)
 		}
 	}
-	var cln net.Listener
 	if *consoleAddr != "" {
 		if cln, err = net.Listen("tcp", *consoleAddr); err != nil {
-			ln.Close()
-			if mln != nil {
-				mln.Close()
-			}
+			closeListeners()
 			return fmt.Errorf("console listener (--console-addr): %w", err)
 		}
-		if cln, err = withTLS(cln, *tlsCert, *tlsKey); err != nil { // HTTPS there too
-			ln.Close()
-			if mln != nil {
-				mln.Close()
-			}
+		if cln, err = withTLS(cln, *tlsCert, *tlsKey); err != nil { // HTTPS there too (withTLS closed it)
+			closeListeners()
 			return err
-		}
-	}
-	closeListeners := func() {
-		ln.Close()
-		if mln != nil {
-			mln.Close()
-		}
-		if cln != nil {
-			cln.Close()
 		}
 	}
 	curl := *consoleURL
@@ -288,7 +279,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		if cln != nil {
 			curlAddr = cln.Addr()
 		}
-		curl = strings.Replace(baseURL(curlAddr), "http", scheme, 1) + "/console/"
+		curl = baseURL(scheme, curlAddr) + "/console/"
 	}
 	if err := a.EnableConsole(curl, cln != nil); err != nil {
 		closeListeners()
@@ -303,7 +294,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if err := firstProject(ctx, a, stdout, strings.Replace(baseURL(ln.Addr()), "http", scheme, 1)); err != nil {
+	if err := firstProject(ctx, a, stdout, baseURL(scheme, ln.Addr())); err != nil {
 		closeListeners()
 		return err
 	}
@@ -367,16 +358,17 @@ func warnUndeliverable(ctx context.Context, a *app.App, logger *slog.Logger) err
 	return nil
 }
 
-// baseURL is the URL a local curl reaches the listener at.
-func baseURL(addr net.Addr) string {
+// baseURL is the URL (scheme http or https) a local curl reaches the
+// listener at.
+func baseURL(scheme string, addr net.Addr) string {
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
-		return "http://" + addr.String()
+		return scheme + "://" + addr.String()
 	}
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // firstProject creates a test project on the first start and prints its

@@ -889,7 +889,7 @@ func TestTheFirstStartHintPointsCurlAtALocalAddress(t *testing.T) {
 		{IP: net.IPv4(10, 1, 2, 3), Port: 8080}: "http://10.1.2.3:8080",
 		{IP: net.IPv6loopback, Port: 8080}:      "http://[::1]:8080",
 	} {
-		if got := baseURL(addr); got != want {
+		if got := baseURL("http", addr); got != want {
 			t.Errorf("baseURL(%s) = %s, want %s", addr, got, want)
 		}
 	}
