@@ -268,6 +268,14 @@ func TestStrengthCheckJudgesWeakAndStrongPasswordsAndBreaches(t *testing.T) {
 			if ls.Get("valid_password") != true {
 				t.Fatalf("luds strong: %s", ls.Raw)
 			}
+			// The verdict is LUDS's, not zxcvbn's: a common pattern that meets
+			// length and complexity passes, a long passphrase of one kind does not.
+			if r := p.OK(t, http.MethodPost, "/v1/passwords/strength_check", map[string]any{"password": "Password1!"}); r.Get("valid_password") != true {
+				t.Fatalf("LUDS 10/4 refused Password1!: %s", r.Raw)
+			}
+			if r := p.OK(t, http.MethodPost, "/v1/passwords/strength_check", map[string]any{"password": "correct horse battery staple"}); r.Get("valid_password") != false {
+				t.Fatalf("LUDS 10/4 took a lower-case passphrase: %s", r.Raw)
+			}
 		})
 	}
 	t.Run("without a breach corpus", func(t *testing.T) {

@@ -832,10 +832,14 @@ func TestDeliveriesFinishingTogetherAreRecordedInOneWrite(t *testing.T) {
 	for id := int64(2); id <= 8; id++ {
 		go func() { errs <- m.mark(id, write) }()
 	}
+	deadline := time.Now().Add(10 * time.Second)
 	for queued := 0; queued < 7; { // until the seven wait behind the first write
 		m.mu.Lock()
 		queued = len(m.pending)
 		m.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("%d marks queued behind the first write, want 7: they did not wait for it", queued)
+		}
 		runtime.Gosched()
 	}
 	close(releaseFirst)
