@@ -148,6 +148,15 @@ func Open(ctx context.Context, cfg Config) (_ *App, err error) {
 		Name: "latch_outbox_deliveries_total", Help: "Outbox delivery attempts by channel and result.",
 	}, []string{"channel", "result"})
 	a.Handler.Registry().MustRegister(delivered)
+	if gc := a.Store; gc.Backend() == sqlstore.BackendSQLite {
+		a.Handler.Registry().MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latch_sqlite_commits_total",
+				Help: "Commits of the SQLite file; each holds the writes that queued while the one before it was syncing."},
+				func() float64 { c, _ := gc.GroupCommits(); return float64(c) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "latch_sqlite_writes_total",
+				Help: "Writes (transactions and lone statements) committed to the SQLite file; writes ÷ commits is the mean group commit."},
+				func() float64 { _, w := gc.GroupCommits(); return float64(w) }))
+	}
 	a.Sender.OnResult = func(channel string, err error) {
 		result := "sent"
 		if err != nil {

@@ -62,6 +62,12 @@ type DB struct {
 	stmts *stmtCache
 	// notes coalesces NoteAccess writes (shared by transactional copies).
 	notes *accessNotes
+	// commits group-commits every write on a SQLite file (nil on
+	// PostgreSQL and in memory).
+	commits *committer
+	// batched is set on the copy bound to a group commit's transaction:
+	// its statements run to the end even when their caller gives up.
+	batched bool
 }
 
 var _ store.Store = (*DB)(nil)
@@ -182,6 +188,7 @@ func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	db.r = r
+	db.commits = newCommitter(db)
 	return db, nil
 }
 
@@ -263,6 +270,9 @@ func (db *DB) Close() error {
 		return nil
 	}
 	db.closeNotes()
+	if db.commits != nil {
+		db.commits.close()
+	}
 	if db.stmts != nil {
 		db.stmts.close()
 	}
@@ -285,6 +295,9 @@ func (db *DB) InTx(ctx context.Context, fn func(store.Store) error) error {
 func (db *DB) inTx(ctx context.Context, fn func(*DB) error) (err error) {
 	if db.tx != nil {
 		return fn(db)
+	}
+	if db.commits != nil {
+		return db.commits.write(ctx, fn)
 	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -332,6 +345,7 @@ func (db *DB) guard(ctx context.Context, fn func() error) error {
 }
 
 func (db *DB) withSavepoint(ctx context.Context, fn func() error) error {
+	ctx = db.sctx(ctx)
 	if _, err := db.tx.ExecContext(ctx, `SAVEPOINT latch_write`); err != nil {
 		return db.wrap(err)
 	}
@@ -345,6 +359,15 @@ func (db *DB) withSavepoint(ctx context.Context, fn func() error) error {
 	}
 	_, err := db.tx.ExecContext(ctx, `RELEASE SAVEPOINT latch_write`)
 	return db.wrap(err)
+}
+
+// write runs fn, one write or a few: outside a transaction on a SQLite
+// file in the next group commit, else directly.
+func (db *DB) write(ctx context.Context, fn func(*DB) error) error {
+	if db.tx == nil && db.commits != nil {
+		return db.commits.write(ctx, fn)
+	}
+	return fn(db)
 }
 
 // insert runs one write through guard.
@@ -404,6 +427,15 @@ func rebind(query string) string {
 }
 
 func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if db.tx == nil && db.commits != nil {
+		var res sql.Result
+		err := db.write(ctx, func(t *DB) (err error) {
+			res, err = t.exec(ctx, query, args...)
+			return err
+		})
+		return res, err
+	}
+	ctx = db.sctx(ctx)
 	if st := db.cached(ctx, db.w, query); st != nil {
 		res, err := st.ExecContext(ctx, args...)
 		return res, db.wrap(err)
@@ -412,13 +444,33 @@ func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 	return res, db.wrap(err)
 }
 
-// cached returns a prepared statement for a query outside a transaction on
-// SQLite, or nil.
+// cached returns a prepared statement for a query on SQLite, or nil. In a
+// transaction it is the writer's statement bound to the transaction; one
+// not prepared yet is prepared after the transaction (the transaction holds
+// the writer's only connection).
 func (db *DB) cached(ctx context.Context, pool *sql.DB, query string) *sql.Stmt {
-	if db.tx != nil || db.stmts == nil {
+	if db.stmts == nil {
 		return nil
 	}
-	return db.stmts.get(ctx, pool, query)
+	if db.tx == nil {
+		return db.stmts.get(ctx, pool, query)
+	}
+	st := db.stmts.lookup(db.w, query)
+	if st == nil {
+		db.stmts.want(query)
+		return nil
+	}
+	return db.tx.StmtContext(ctx, st)
+}
+
+// sctx is the context a statement runs under: on the copy bound to a group
+// commit, one that its caller giving up does not cancel (SQLite rolls back
+// the whole transaction when a write inside it is interrupted).
+func (db *DB) sctx(ctx context.Context) context.Context {
+	if db.batched {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // execOne runs a write that must change exactly one row; ErrNotFound if none.
@@ -447,6 +499,7 @@ func (db *DB) execCount(ctx context.Context, query string, args ...any) (int, er
 }
 
 func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = db.sctx(ctx)
 	if st := db.cached(ctx, db.r, query); st != nil {
 		rows, err := st.QueryContext(ctx, args...)
 		return rows, db.wrap(err)
@@ -456,16 +509,38 @@ func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 }
 
 func (db *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = db.sctx(ctx)
 	if st := db.cached(ctx, db.r, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return db.reader().QueryRowContext(ctx, db.q(query), args...)
 }
 
-// writeRow runs a write with RETURNING on the writer.
-func (db *DB) writeRow(ctx context.Context, query string, args ...any) *sql.Row {
+// writeRow runs a write with RETURNING on the writer. Outside a
+// transaction on a SQLite file the write joins the next group commit when
+// the row is scanned.
+func (db *DB) writeRow(ctx context.Context, query string, args ...any) rowScanner {
+	if db.tx == nil && db.commits != nil {
+		return groupRow{db, ctx, query, args}
+	}
+	ctx = db.sctx(ctx)
 	if st := db.cached(ctx, db.w, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return db.writer().QueryRowContext(ctx, db.q(query), args...)
+}
+
+// groupRow is a writeRow whose statement runs, and is scanned, inside a
+// group commit.
+type groupRow struct {
+	db    *DB
+	ctx   context.Context
+	query string
+	args  []any
+}
+
+func (r groupRow) Scan(dest ...any) error {
+	return r.db.write(r.ctx, func(t *DB) error {
+		return t.writeRow(r.ctx, r.query, r.args...).Scan(dest...)
+	})
 }

@@ -13,13 +13,49 @@ import (
 type stmtCache struct {
 	mu sync.RWMutex
 	m  map[*sql.DB]map[string]*sql.Stmt
+	// wanted holds queries met in a transaction before they were
+	// prepared, for the committer to prepare on the writer afterwards.
+	wanted map[string]bool
 }
 
 // maxCachedStmts bounds the cache; queries beyond it (rare shapes, such as
 // an IN list of an unusual length) are prepared each time.
 const maxCachedStmts = 256
 
-func newStmtCache() *stmtCache { return &stmtCache{m: map[*sql.DB]map[string]*sql.Stmt{}} }
+func newStmtCache() *stmtCache {
+	return &stmtCache{m: map[*sql.DB]map[string]*sql.Stmt{}, wanted: map[string]bool{}}
+}
+
+// lookup returns the statement prepared for query on pool, or nil.
+func (c *stmtCache) lookup(pool *sql.DB, query string) *sql.Stmt {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.m[pool][query]
+}
+
+// want notes a query to prepare on the writer once its connection is free.
+func (c *stmtCache) want(query string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.wanted) < maxCachedStmts {
+		c.wanted[query] = true
+	}
+}
+
+// prepareWanted prepares on pool the queries noted by want.
+func (c *stmtCache) prepareWanted(ctx context.Context, pool *sql.DB) {
+	c.mu.Lock()
+	wanted := c.wanted
+	if len(wanted) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.wanted = map[string]bool{}
+	c.mu.Unlock()
+	for q := range wanted {
+		c.get(ctx, pool, q)
+	}
+}
 
 // get returns a prepared statement for query on pool, or nil when the
 // statement cannot be cached (the caller then runs the query directly).

@@ -1,0 +1,248 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latch-auth/latch/internal/store"
+)
+
+// openFile opens and migrates a fresh SQLite file with one project.
+func openFile(t *testing.T) (*DB, string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "latch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := store.Project{ID: "project-test-commit", Name: "commit", LockThreshold: 10}
+	if err := db.CreateProject(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	return db, p.ID
+}
+
+// holdWriter queues a write that keeps the writer busy until release is
+// called, and returns once it runs.
+func holdWriter(t *testing.T, db *DB) (release func()) {
+	t.Helper()
+	started, free := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.InTx(context.Background(), func(store.Store) error {
+			close(started)
+			<-free
+			return nil
+		})
+	}()
+	<-started
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			close(free)
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(release) // a test that stops early fails instead of hanging
+	return release
+}
+
+// waitQueued waits until n writes wait for the writer.
+func waitQueued(t *testing.T, db *DB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(db.commits.queue) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes queued, want %d", len(db.commits.queue), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func hits(t *testing.T, db *DB, pid, key string) int {
+	t.Helper()
+	var n int
+	err := db.r.QueryRow(`SELECT COALESCE(SUM(hits), 0) FROM rate_limits WHERE project_id = ? AND bucket = ?`, pid, key).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestWritesThatArriveTogetherShareOneCommit(t *testing.T) {
+	db, pid := openFile(t)
+	ctx := context.Background()
+	release := holdWriter(t, db)
+	before := db.commits.commits.Load()
+	const writers = 50
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			if _, err := db.CountHit(ctx, pid, "k", time.Unix(int64(i), 0)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitQueued(t, db, writers)
+	release()
+	wg.Wait()
+	if got := db.commits.commits.Load() - before; got > 2 {
+		t.Errorf("%d commits for the held write and %d queued ones, want at most 2", got, writers)
+	}
+	if n := hits(t, db, pid, "k"); n != writers {
+		t.Errorf("%d hits durable, want %d", n, writers)
+	}
+}
+
+func TestAFailedWriteLeavesItsBatchNeighboursCommitted(t *testing.T) {
+	db, pid := openFile(t)
+	release := holdWriter(t, db)
+	window := time.Unix(0, 0)
+	count := func(key string) func(store.Store) error {
+		return func(s store.Store) error {
+			_, err := s.CountHit(context.Background(), pid, key, window)
+			return err
+		}
+	}
+	errRefused := errors.New("refused after writing")
+	var wg sync.WaitGroup
+	results := map[string]error{}
+	var mu sync.Mutex
+	run := func(name string, ctx context.Context, fn func(store.Store) error) {
+		wg.Go(func() {
+			var err error
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						err = errors.New("panicked")
+					}
+				}()
+				err = db.InTx(ctx, fn)
+			}()
+			mu.Lock()
+			results[name] = err
+			mu.Unlock()
+		})
+	}
+	run("ok-before", context.Background(), count("ok-before"))
+	waitQueued(t, db, 1)
+	run("fails", context.Background(), func(s store.Store) error {
+		if err := count("fails")(s); err != nil {
+			return err
+		}
+		return errRefused
+	})
+	waitQueued(t, db, 2)
+	run("panics", context.Background(), func(s store.Store) error {
+		if err := count("panics")(s); err != nil {
+			return err
+		}
+		panic("a bug in a write")
+	})
+	waitQueued(t, db, 3)
+	gone, giveUp := context.WithCancel(context.Background())
+	run("abandoned", gone, count("abandoned"))
+	waitQueued(t, db, 4)
+	giveUp()
+	// The caller who gave up while queued has its answer before the
+	// writer is free.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		_, answered := results["abandoned"]
+		mu.Unlock()
+		if answered {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a caller who gave up while queued is still waiting")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	run("ok-after", context.Background(), count("ok-after"))
+	waitQueued(t, db, 5)
+	before := db.commits.commits.Load()
+	release()
+	wg.Wait()
+	if got := db.commits.commits.Load() - before; got > 2 {
+		t.Errorf("%d commits, want at most 2 (the held write's and the batch's)", got)
+	}
+	want := map[string]struct {
+		err  error
+		hits int
+	}{
+		"ok-before": {nil, 1},
+		"fails":     {errRefused, 0},
+		"panics":    {errors.New("panicked"), 0},
+		"abandoned": {context.Canceled, 0},
+		"ok-after":  {nil, 1},
+	}
+	for name, w := range want {
+		err := results[name]
+		switch {
+		case w.err == nil && err != nil, w.err != nil && err == nil,
+			w.err != nil && !errors.Is(err, w.err) && err.Error() != w.err.Error():
+			t.Errorf("%s: error %v, want %v", name, err, w.err)
+		}
+		if n := hits(t, db, pid, name); n != w.hits {
+			t.Errorf("%s: %d hits durable, want %d", name, n, w.hits)
+		}
+	}
+}
+
+func TestACallerGivingUpMidWriteDoesNotUndoItsBatch(t *testing.T) {
+	db, pid := openFile(t)
+	release := holdWriter(t, db)
+	window := time.Unix(0, 0)
+	var wg sync.WaitGroup
+	ctx, giveUp := context.WithCancel(context.Background())
+	var midErr error
+	wg.Go(func() {
+		midErr = db.InTx(ctx, func(s store.Store) error {
+			if _, err := s.CountHit(ctx, pid, "mid", window); err != nil {
+				return err
+			}
+			giveUp() // the client hangs up between two statements
+			_, err := s.CountHit(ctx, pid, "mid", window)
+			return err
+		})
+	})
+	waitQueued(t, db, 1)
+	var neighbourErr error
+	wg.Go(func() {
+		_, neighbourErr = db.CountHit(context.Background(), pid, "neighbour", window)
+	})
+	waitQueued(t, db, 2)
+	release()
+	wg.Wait()
+	if midErr != nil {
+		t.Errorf("the write that had started: %v, want it to run to the end", midErr)
+	}
+	if neighbourErr != nil {
+		t.Errorf("its neighbour: %v", neighbourErr)
+	}
+	if n := hits(t, db, pid, "mid"); n != 2 {
+		t.Errorf("mid: %d hits durable, want 2", n)
+	}
+	if n := hits(t, db, pid, "neighbour"); n != 1 {
+		t.Errorf("neighbour: %d hits durable, want 1", n)
+	}
+}
+
+func TestWritesAfterCloseAreRefused(t *testing.T) {
+	db, pid := openFile(t)
+	db.Close()
+	if _, err := db.CountHit(context.Background(), pid, "k", time.Unix(0, 0)); !errors.Is(err, errClosed) {
+		t.Fatalf("write after Close: %v, want %v", err, errClosed)
+	}
+}
