@@ -18,7 +18,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -1015,5 +1017,50 @@ func TestProjectSettingsSetTheLUDSPasswordPolicy(t *testing.T) {
 		if r := latch(t, dir, nil, append([]string{"project", "settings", "--project", id}, bad...)...); r.code == 0 {
 			t.Fatalf("%v was accepted", bad)
 		}
+	}
+}
+
+var sqliteCommitMetric = regexp.MustCompile(`(?m)^latch_sqlite_(commits|writes)_total (\d+)$`)
+
+// TestSignupsAtOnceAreAllDurableAndTheMetricsCountTheirCommits: users
+// created at once on a SQLite file are each readable once their 200 is
+// back, and /metrics counts the writes and the commits that held them.
+func TestSignupsAtOnceAreAllDurableAndTheMetricsCountTheirCommits(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	metrics := freeAddr(t)
+	s := startServer(t, dir, nil, "", "--database", "sqlite:"+filepath.Join(dir, "latch.db"), "--metrics-addr", metrics)
+	id, secret := s.firstProject(t)
+	const signups = 40
+	ids := make([]string, signups)
+	var wg sync.WaitGroup
+	for i := range signups {
+		wg.Go(func() {
+			r := call(t, "POST", s.url("/v1/users"), id, secret, fmt.Sprintf(`{"email":"at-once-%d@example.com"}`, i))
+			if r.status != 200 {
+				t.Errorf("signup %d: %d %s", i, r.status, r.raw)
+				return
+			}
+			ids[i], _ = r.body["user_id"].(string)
+		})
+	}
+	wg.Wait()
+	for i, uid := range ids {
+		if r := call(t, "GET", s.url("/v1/users/"+uid), id, secret, ""); r.status != 200 {
+			t.Errorf("user %d (%s) after its 200: %d %s", i, uid, r.status, r.raw)
+		}
+	}
+	res, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	got := map[string]int{}
+	for _, m := range sqliteCommitMetric.FindAllSubmatch(body, -1) {
+		got[string(m[1])], _ = strconv.Atoi(string(m[2]))
+	}
+	if got["writes"] < signups || got["commits"] < 1 || got["commits"] > got["writes"] {
+		t.Fatalf("latch_sqlite_commits_total %d, latch_sqlite_writes_total %d after %d signups", got["commits"], got["writes"], signups)
 	}
 }
