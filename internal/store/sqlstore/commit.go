@@ -241,7 +241,7 @@ func (t *DB) runJob(j *writeJob) (broken error) {
 	if _, err := t.exec(ctx, `SAVEPOINT latch_job`); err != nil {
 		return err
 	}
-	j.err, j.panic = callJob(j.fn, t)
+	j.panic, j.err = callJob(j.fn, t)
 	if j.err == nil && j.panic == nil {
 		_, err := t.exec(ctx, `RELEASE SAVEPOINT latch_job`)
 		return err
@@ -255,11 +255,11 @@ func (t *DB) runJob(j *writeJob) (broken error) {
 
 // callJob calls fn, turning a panic into a value to re-raise in the
 // caller's goroutine.
-func callJob(fn func(*DB) error, t *DB) (err error, p any) {
+func callJob(fn func(*DB) error, t *DB) (p any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			p = r
 		}
 	}()
-	return fn(t), nil
+	return nil, fn(t)
 }
