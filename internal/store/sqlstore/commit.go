@@ -75,10 +75,9 @@ const (
 // maxWriteBatch bounds the writes of one commit, and maxBatchWork the time
 // spent running them before the commit, so that the first write of a batch
 // does not wait on an unbounded queue behind it.
-const (
-	maxWriteBatch = 256
-	maxBatchWork  = 5 * time.Millisecond
-)
+const maxWriteBatch = 256
+
+var maxBatchWork = 5 * time.Millisecond // a variable for tests
 
 // errClosed answers writes sent after Close.
 var errClosed = errors.New("sqlstore: the database is closed")
@@ -187,8 +186,13 @@ func (c *committer) commit(db *DB, batch []*writeJob) {
 		}
 		j := next[0]
 		next = next[1:]
+		if j.ctx.Err() != nil {
+			// Its caller has given up and is about to take it back.
+			j.state.CompareAndSwap(jobQueued, jobAbandoned)
+		}
 		if !j.state.CompareAndSwap(jobQueued, jobRunning) {
-			close(j.done) // abandoned by its caller
+			j.err = j.ctx.Err()
+			close(j.done)
 			continue
 		}
 		ran = append(ran, j)

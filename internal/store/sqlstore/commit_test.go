@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -80,6 +81,10 @@ func hits(t *testing.T, db *DB, pid, key string) int {
 }
 
 func TestWritesThatArriveTogetherShareOneCommit(t *testing.T) {
+	// Fifty writes take longer than the batch's budget under -race; the
+	// budget is not what this test is about.
+	defer func(d time.Duration) { maxBatchWork = d }(maxBatchWork)
+	maxBatchWork = time.Minute
 	db, pid := openFile(t)
 	ctx := context.Background()
 	release := holdWriter(t, db)
@@ -244,5 +249,89 @@ func TestWritesAfterCloseAreRefused(t *testing.T) {
 	db.Close()
 	if _, err := db.CountHit(context.Background(), pid, "k", time.Unix(0, 0)); !errors.Is(err, errClosed) {
 		t.Fatalf("write after Close: %v, want %v", err, errClosed)
+	}
+}
+
+// TestAReadWaitingForTheOnlyConnectionDoesNotStallTheTransactionHoldingIt:
+// on an in-memory database one connection serves reads and writes. A read
+// of a shape not prepared yet waits for that connection while a
+// transaction holds it; the transaction's own statements must still run.
+func TestAReadWaitingForTheOnlyConnectionDoesNotStallTheTransactionHoldingIt(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if !t.Failed() { // a stalled connection would hang Close too
+			db.Close()
+		}
+	})
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := store.Project{ID: "project-test-memory", Name: "memory", LockThreshold: 10}
+	if err := db.CreateProject(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	inTx, proceed := make(chan struct{}), make(chan struct{})
+	txDone := make(chan error, 1)
+	go func() {
+		txDone <- db.InTx(ctx, func(s store.Store) error {
+			close(inTx)
+			<-proceed
+			_, err := s.GetProject(ctx, p.ID)
+			return err
+		})
+	}()
+	<-inTx
+	waits := db.w.Stats().WaitCount
+	go db.GetUser(ctx, p.ID, "user-test-nobody") // a statement not prepared yet
+	for deadline := time.Now().Add(10 * time.Second); db.w.Stats().WaitCount == waits; {
+		if time.Now().After(deadline) {
+			t.Fatal("the read never waited for the connection")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(proceed)
+	select {
+	case err := <-txDone:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the transaction is stalled behind a read waiting for its connection")
+	}
+}
+
+// TestStatementsThatGrowWithTheirInputStayOutOfTheCache: touches of many
+// sessions at once are written with a statement per batch size; the large
+// ones are not kept prepared, so they cannot crowd the fixed ones out.
+func TestStatementsThatGrowWithTheirInputStayOutOfTheCache(t *testing.T) {
+	db, pid := openFile(t)
+	ctx := context.Background()
+	cached := func() int {
+		db.stmts.mu.RLock()
+		defer db.stmts.mu.RUnlock()
+		return len(db.stmts.m[db.w])
+	}
+	before := cached()
+	for n := 1; n <= 100; n++ {
+		var args []any
+		for i := range n {
+			args = append(args, pid, fmt.Sprintf("session-%d", i), 0)
+		}
+		err := db.inTx(ctx, func(tx *DB) error {
+			_, err := tx.exec(ctx, withValues("project_id, id, at", "?, ?, CAST(? AS BIGINT)", n,
+				`UPDATE sessions SET last_accessed_at = v.at FROM v WHERE sessions.project_id = v.project_id AND sessions.id = v.id`),
+				args...)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if grew := cached() - before; grew > maxCachedParams/3+5 {
+		t.Fatalf("the writer's cache grew by %d statements for 100 batch sizes, want at most the %d small ones and a few fixed ones (savepoints)", grew, maxCachedParams/3)
 	}
 }

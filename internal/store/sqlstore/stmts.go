@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"sync"
 )
 
@@ -35,6 +36,9 @@ func (c *stmtCache) lookup(pool *sql.DB, query string) *sql.Stmt {
 
 // want notes a query to prepare on the writer once its connection is free.
 func (c *stmtCache) want(query string) {
+	if !cacheable(query) {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.wanted) < maxCachedStmts {
@@ -59,12 +63,25 @@ func (c *stmtCache) prepareWanted(ctx context.Context, pool *sql.DB) {
 
 // get returns a prepared statement for query on pool, or nil when the
 // statement cannot be cached (the caller then runs the query directly).
+// It prepares without holding the lock: preparing waits for a connection,
+// which on an in-memory database (one connection for reads and writes) a
+// transaction may hold while its own statements look the cache up.
 func (c *stmtCache) get(ctx context.Context, pool *sql.DB, query string) *sql.Stmt {
-	c.mu.RLock()
-	st := c.m[pool][query]
-	c.mu.RUnlock()
-	if st != nil {
+	if st := c.lookup(pool, query); st != nil {
 		return st
+	}
+	if !cacheable(query) {
+		return nil
+	}
+	c.mu.RLock()
+	full := len(c.m[pool]) >= maxCachedStmts
+	c.mu.RUnlock()
+	if full {
+		return nil
+	}
+	st, err := pool.PrepareContext(ctx, query)
+	if err != nil {
+		return nil // let the direct call report the error
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -73,19 +90,21 @@ func (c *stmtCache) get(ctx context.Context, pool *sql.DB, query string) *sql.St
 		byQuery = map[string]*sql.Stmt{}
 		c.m[pool] = byQuery
 	}
-	if st = byQuery[query]; st != nil {
-		return st
-	}
-	if len(byQuery) >= maxCachedStmts {
-		return nil
-	}
-	st, err := pool.PrepareContext(ctx, query)
-	if err != nil {
-		return nil // let the direct call report the error
+	if other := byQuery[query]; other != nil || len(byQuery) >= maxCachedStmts {
+		st.Close() // prepared meanwhile by another caller, or no room left
+		return other
 	}
 	byQuery[query] = st
 	return st
 }
+
+// maxCachedParams keeps out of the cache the statements whose text grows
+// with their input (a batch of n rows, an IN list of n values): small
+// shapes recur and are kept; each large one is seldom seen twice and
+// would crowd the fixed statements out.
+const maxCachedParams = 64
+
+func cacheable(query string) bool { return strings.Count(query, "?") <= maxCachedParams }
 
 func (c *stmtCache) close() {
 	c.mu.Lock()
