@@ -66,7 +66,13 @@ func (s *Service) CreateProject(ctx context.Context, np NewProject) (CreatedProj
 	publicToken := secret.ID("public-token", np.Live)
 	sec := secret.ProjectSecret(np.Live)
 	ps := store.ProjectSecret{ID: secret.ID("secret", np.Live), ProjectID: p.ID, Hash: secret.Hash(sec), CreatedAt: now}
-	err := s.store.InTx(ctx, func(tx store.Store) error {
+	// The key is made before the transaction: every other write waits for
+	// a transaction to end, and an RSA key takes tens of milliseconds.
+	sk, err := s.keys.Generate(p.ID, p.Live)
+	if err != nil {
+		return CreatedProject{}, fmt.Errorf("create project: %w", err)
+	}
+	err = s.store.InTx(ctx, func(tx store.Store) error {
 		if err := tx.CreateProject(ctx, p); err != nil {
 			return err
 		}
@@ -87,8 +93,7 @@ func (s *Service) CreateProject(ctx context.Context, np NewProject) (CreatedProj
 				return err
 			}
 		}
-		_, err := s.keys.NewKey(ctx, tx, p.ID, p.Live)
-		return err
+		return s.keys.AddKey(ctx, tx, sk)
 	})
 	if err != nil {
 		return CreatedProject{}, fmt.Errorf("create project: %w", err)

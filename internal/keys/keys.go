@@ -101,18 +101,24 @@ func New(st KeyStore, ring *secret.Keyring, now func() time.Time) *Keys {
 // NewKey does not retire existing keys: the newest unretired key signs. Use
 // Rotate to replace a project's key.
 func (k *Keys) NewKey(ctx context.Context, st KeyWriter, projectID string, live bool) (store.SigningKey, error) {
-	if st == nil {
-		st = k.st
-	}
-	sk, err := k.generate(projectID, live)
+	sk, err := k.Generate(projectID, live)
 	if err != nil {
 		return store.SigningKey{}, err
 	}
-	if err := st.AddSigningKey(ctx, sk); err != nil {
-		return store.SigningKey{}, fmt.Errorf("keys: store new key: %w", err)
+	return sk, k.AddKey(ctx, st, sk)
+}
+
+// AddKey stores a key made by Generate through st (nil: the store given to
+// New).
+func (k *Keys) AddKey(ctx context.Context, st KeyWriter, sk store.SigningKey) error {
+	if st == nil {
+		st = k.st
 	}
-	k.Invalidate(projectID)
-	return sk, nil
+	if err := st.AddSigningKey(ctx, sk); err != nil {
+		return fmt.Errorf("keys: store new key: %w", err)
+	}
+	k.Invalidate(sk.ProjectID)
+	return nil
 }
 
 // DefaultLead is how long `latch keys rotate` publishes a new key in the
@@ -149,7 +155,7 @@ func (k *Keys) RotateWithLead(ctx context.Context, projectID string, live bool, 
 	}
 	// Generate before the transaction: RSA key generation takes tens of
 	// milliseconds, too long to hold a write lock for.
-	sk, err := k.generate(projectID, live)
+	sk, err := k.Generate(projectID, live)
 	if err != nil {
 		return store.SigningKey{}, err
 	}
@@ -171,8 +177,11 @@ func (k *Keys) RotateWithLead(ctx context.Context, projectID string, live bool, 
 	return sk, nil
 }
 
-// generate makes a new RSA key and its certificate, sealed and ready to store.
-func (k *Keys) generate(projectID string, live bool) (store.SigningKey, error) {
+// Generate makes a new RSA key and its certificate, sealed and ready to
+// store, as NewKey does, without storing it: RSA key generation takes tens
+// of milliseconds, which a caller keeps out of its transaction by generating
+// first and storing with AddKey inside.
+func (k *Keys) Generate(projectID string, live bool) (store.SigningKey, error) {
 	if projectID == "" {
 		return store.SigningKey{}, errors.New("keys: empty project id")
 	}
