@@ -124,13 +124,15 @@ func report(w io.Writer, cfg config, rows []row, took time.Duration, load0, load
 	fmt.Fprintf(w, "\n## Latch vs the same-run baseline\n\n")
 	fmt.Fprintf(w, "%d live sessions, of which %d active (chosen at random over the whole store; the one-request scenarios draw from these uniformly, "+
 		"each request a random one, so no token is hammered; every answer of token, extend and jwt carries a JWT minted for it); "+
-		"%s per run, baseline (B), signing baseline (S, where answers carry a JWT) and latch (L) alternated (B, S, L, B, S, L), mean of 2 runs each; %d connections; "+
+		"%s per run, baseline (B), signing baseline (S, only where answers carry a JWT: token, extend, jwt) and latch (L) alternated "+
+		"(B, S, L, B, S, L; B, L, B, L for the others), mean of 2 runs each; %d connections; "+
 		"%d CPUs (%s); %s; whole bench %s.\n", cfg.sessions, cfg.active, cfg.duration, cfg.connections, runtime.NumCPU(), cpuModel(),
 		runtime.Version(), took.Round(time.Second))
 	fmt.Fprintf(w, "Latch built from %s. Load average (1, 5, 15 min) at the start: %s; at the end: %s.\n", cfg.revision, load0, load1)
-	fmt.Fprintf(w, "Load: wrk 4 (%d threads, closed loop, no coordinated-omission correction) for one-request scenarios; "+
+	fmt.Fprintf(w, "Load: wrk (%d threads, closed loop, no coordinated-omission correction) for one-request scenarios; "+
 		"a Go closed-loop driver for logins (ops = whole logins: 2 requests + reading the outbox; their baseline is the "+
-		"bare lookup through the same driver). Ratios are latch ÷ baseline. CPU is the server process's; for PostgreSQL "+
+		"bare server's session lookup through the same driver: a yardstick of the machine and the driver, not a login). "+
+		"Ratios are latch ÷ baseline. CPU is the server process's; for PostgreSQL "+
 		"\"+ pg\" adds all postgres processes' CPU. Peak RSS is VmHWM, reset before each run.\n\n", cfg.threads)
 	fmt.Fprintln(w, "| backend | scenario | server | ops/s | p50 ms | p99 ms | p99.9 ms | CPU ms / 1k ops | peak RSS MiB |")
 	fmt.Fprintln(w, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -172,7 +174,7 @@ func report(w io.Writer, cfg config, rows []row, took time.Duration, load0, load
 	targets(w, rows)
 }
 
-// targets checks the figures against issue 11's targets.
+// targets checks the figures against the team's performance targets.
 func targets(w io.Writer, rows []row) {
 	find := func(backend, sc string) (row, bool) {
 		for _, r := range rows {
@@ -222,7 +224,10 @@ func targets(w io.Writer, rows []row) {
 	if len(cs) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\nIssue 11's targets (10k → 1M: compare the token rows of a -sessions 10000 and a -sessions 1000000 run; throughput may fall ≤ 20 %):")
+	fmt.Fprintln(w, "\nTargets (the team's, for this machine):")
+	if _, ok := find(sqlstore.BackendSQLite, "token"); ok {
+		fmt.Fprintln(w, "10k → 1M sessions is not checked here: compare the token rows of a -sessions 10000 and a -sessions 1000000 run (throughput may fall ≤ 20 %).")
+	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| target | measured | met |")
 	fmt.Fprintln(w, "| --- | ---: | --- |")

@@ -41,14 +41,16 @@ type committer struct {
 	// lands in the queue after close has drained it.
 	mu     sync.RWMutex
 	closed bool
-	// commits counts the commits made and writes the writes they held,
-	// for tests and metrics.
+	// commits counts the commits that changed rows and writes the writes
+	// they held, for tests and metrics; changes is the connection's
+	// total_changes() at the last commit (read by the loop only).
 	commits, writes atomic.Int64
+	changes         int64
 }
 
-// GroupCommits reports the commits made on a SQLite file since Open and
-// the writes they held (their ratio is the mean batch); zero on
-// PostgreSQL and in memory.
+// GroupCommits reports the commits on a SQLite file since Open that
+// changed rows and the writes they held (their ratio is the mean batch);
+// zero on PostgreSQL and in memory.
 func (db *DB) GroupCommits() (commits, writes int64) {
 	if db.commits == nil {
 		return 0, 0
@@ -209,12 +211,21 @@ func (c *committer) commit(db *DB, batch []*writeJob) {
 		tx.Rollback()
 		return
 	}
+	// A batch that changed no row (an idle outbox poll) commits without
+	// writing the file; only the others count.
+	var changes int64
+	if err := t.queryRow(ctx, `SELECT total_changes()`).Scan(&changes); err != nil {
+		changes = -1
+	}
 	if err := tx.Commit(); err != nil {
 		finish(ran, db.wrap(err))
 		return
 	}
-	c.commits.Add(1)
-	c.writes.Add(int64(len(ran)))
+	if changes != c.changes {
+		c.changes = changes
+		c.commits.Add(1)
+		c.writes.Add(int64(len(ran)))
+	}
 	for _, j := range ran {
 		close(j.done)
 	}

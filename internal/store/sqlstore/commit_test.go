@@ -335,3 +335,25 @@ func TestStatementsThatGrowWithTheirInputStayOutOfTheCache(t *testing.T) {
 		t.Fatalf("the writer's cache grew by %d statements for 100 batch sizes, want at most the %d small ones and a few fixed ones (savepoints)", grew, maxCachedParams/3)
 	}
 }
+
+// TestAnIdlePollIsNotCountedAsACommit: a write that changes no row (the
+// outbox sender's poll when nothing is due) writes nothing to the file, and
+// the commit counter, which tells the mean batch, leaves it out.
+func TestAnIdlePollIsNotCountedAsACommit(t *testing.T) {
+	db, pid := openFile(t)
+	ctx := context.Background()
+	commits, writes := db.GroupCommits()
+	now := time.Now()
+	if ms, err := db.ClaimMessages(ctx, now, now.Add(time.Minute), 10); err != nil || len(ms) != 0 {
+		t.Fatalf("claim with nothing due: %v %v", ms, err)
+	}
+	if c, w := db.GroupCommits(); c != commits || w != writes {
+		t.Fatalf("an idle poll moved the counters: commits %d → %d, writes %d → %d", commits, c, writes, w)
+	}
+	if _, err := db.CountHit(ctx, pid, "k", time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if c, w := db.GroupCommits(); c != commits+1 || w != writes+1 {
+		t.Fatalf("a write: commits %d → %d, writes %d → %d, want one more of each", commits, c, writes, w)
+	}
+}
