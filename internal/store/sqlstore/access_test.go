@@ -141,3 +141,44 @@ func onBothBackends(t *testing.T, n int, fn func(t *testing.T, db *DB, p store.P
 		})
 	}
 }
+
+// TestABacklogOfExpiredSessionsIsSweptAChunkAtATime: the janitor deletes
+// a backlog of expired sessions in writes of a few rows (3 here), each its
+// own commit on SQLite, so that other writes go between them; it deletes
+// the whole backlog and nothing live.
+func TestABacklogOfExpiredSessionsIsSweptAChunkAtATime(t *testing.T) {
+	defer func(n int) { sweepChunk = n }(sweepChunk)
+	sweepChunk = 3
+	onBothBackends(t, 10, func(t *testing.T, db *DB, p store.Project) {
+		ctx := context.Background()
+		for i := range 2 {
+			live := store.Session{ID: fmt.Sprintf("session-test-live-%d", i), ProjectID: p.ID, UserID: "user-test-batch",
+				TokenHash: []byte(fmt.Sprintf("live-%d", i)), StartedAt: t0, LastAccessedAt: t0,
+				ExpiresAt: t0.Add(2 * time.Hour), CustomClaims: json.RawMessage(`{}`)}
+			if err := db.CreateSession(ctx, live); err != nil {
+				t.Fatal(err)
+			}
+		}
+		commits, _ := db.GroupCommits()
+		n, err := db.DeleteExpired(ctx, t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 10 {
+			t.Errorf("swept %d rows, want the 10 expired sessions", n)
+		}
+		for i := range 10 {
+			if _, err := db.GetSession(ctx, p.ID, fmt.Sprintf("session-test-%d", i)); err != store.ErrNotFound {
+				t.Errorf("expired session %d: %v, want it swept", i, err)
+			}
+		}
+		for i := range 2 {
+			if _, err := db.GetSession(ctx, p.ID, fmt.Sprintf("session-test-live-%d", i)); err != nil {
+				t.Errorf("live session %d: %v", i, err)
+			}
+		}
+		if c, _ := db.GroupCommits(); db.Backend() == BackendSQLite && c-commits < 4 {
+			t.Errorf("%d commits for 10 rows in chunks of 3, want 4", c-commits)
+		}
+	})
+}

@@ -177,28 +177,40 @@ const (
 
 // DeleteExpired deletes, in every project, sessions expired at now, magic
 // links and codes expired more than an hour ago, messages sent more than
-// seven days ago and rate-limit windows that started more than a day ago.
-// It returns the number of rows deleted.
+// seven days ago and rate-limit windows that started more than a day ago,
+// sweepChunk rows to a write. It returns the number of rows deleted.
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	steps := []struct {
-		query string
-		arg   int64
+		table, key, where string
+		arg               int64
 	}{
-		{`DELETE FROM sessions WHERE expires_at <= ?`, ms(now)},
-		{`DELETE FROM magic_links WHERE expires_at < ?`, ms(now.Add(-tokenRetention))},
-		{`DELETE FROM otps WHERE expires_at < ?`, ms(now.Add(-tokenRetention))},
+		{"sessions", "project_id, id", "expires_at <= ?", ms(now)},
+		{"magic_links", "project_id, token_hash", "expires_at < ?", ms(now.Add(-tokenRetention))},
+		{"otps", "seq", "expires_at < ?", ms(now.Add(-tokenRetention))},
 		// Unverified TOTPs past their enrolment window (a verified one has no expiry).
-		{`DELETE FROM totps WHERE expires_at <= ?`, ms(now)},
-		{`DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?`, ms(now.Add(-outboxRetention))},
-		{`DELETE FROM rate_limits WHERE window_start < ?`, ms(now.Add(-counterRetention))},
+		{"totps", "project_id, id", "expires_at <= ?", ms(now)},
+		{"outbox", "id", "sent_at IS NOT NULL AND sent_at < ?", ms(now.Add(-outboxRetention))},
+		{"rate_limits", "project_id, bucket, window_start", "window_start < ?", ms(now.Add(-counterRetention))},
 	}
 	total := 0
 	for _, s := range steps {
-		n, err := db.execCount(ctx, s.query, s.arg)
-		if err != nil {
-			return total, err
+		query := `DELETE FROM ` + s.table + ` WHERE (` + s.key + `) IN (SELECT ` + s.key + ` FROM ` + s.table + ` WHERE ` + s.where + ` LIMIT ?)`
+		for {
+			n, err := db.execCount(ctx, query, s.arg, sweepChunk)
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if n < sweepChunk {
+				break
+			}
 		}
-		total += n
 	}
 	return total, nil
 }
+
+// sweepChunk bounds the rows one delete of DeleteExpired removes, so that
+// a backlog (after downtime, or a wave of expiries) never holds SQLite's
+// one writer, or PostgreSQL's row locks, for long: other writes go between
+// the chunks. A variable for tests.
+var sweepChunk = 1000
