@@ -155,6 +155,11 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The confirm page's URL holds a sign-in token: never sent on.
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
+	if c.secure || r.TLS != nil {
+		// Served over HTTPS: browsers keep to HTTPS for this host for a
+		// year (RFC 6797), so a later plain-HTTP link cannot strip it.
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {

@@ -221,7 +221,11 @@ func TestConsoleCookieIsSecureUnderHTTPSAndLinksIgnoreTheHostHeader(t *testing.T
 		return res
 	}
 	var pre *http.Cookie
-	for _, ck := range send("GET", "/console/sign-in", "", nil).Cookies() {
+	signIn := send("GET", "/console/sign-in", "", nil)
+	if got := signIn.Header.Get("Strict-Transport-Security"); got != "max-age=31536000" {
+		t.Errorf("a console under https answers Strict-Transport-Security %q, want max-age=31536000", got)
+	}
+	for _, ck := range signIn.Cookies() {
 		if ck.Name == console.PreCookie {
 			pre = ck
 		}
@@ -732,6 +736,9 @@ func TestTheStylesheetIsServedToAnyone(t *testing.T) {
 		if !strings.Contains(cn.browser(t).get("/console/sign-in").Header.Get(h), want) {
 			t.Errorf("%s lacks %q", h, want)
 		}
+	}
+	if got := cn.browser(t).get("/console/sign-in").Header.Get("Strict-Transport-Security"); got != "" {
+		t.Errorf("a console on plain http answers Strict-Transport-Security %q", got)
 	}
 }
 
