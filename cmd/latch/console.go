@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/user"
 
 	"github.com/latch-auth/latch/internal/auth"
+	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/store/sqlstore"
 )
 
@@ -52,22 +55,21 @@ func operatorsVerb(verb string, args []string, stdout io.Writer) error {
 		return err
 	}
 	svc := auth.New(auth.Config{Store: st}) // operators need no keys
+	change := map[string]func(context.Context, string) (string, error){"add": svc.AddOperator, "remove": svc.RemoveOperator}
 	switch verb {
-	case "add":
+	case "add", "remove":
 		for _, e := range c.args() {
-			n, err := svc.AddOperator(ctx, e)
+			n, err := change[verb](ctx, e)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(stdout, "added", n)
-		}
-	case "remove":
-		for _, e := range c.args() {
-			n, err := svc.RemoveOperator(ctx, e)
-			if err != nil {
+			// The console's audit log shows who changed its operators,
+			// from here too.
+			if err := svc.Audit(ctx, store.AuditEntry{Email: commandLineActor(), Action: "operator." + verb, Target: n,
+				UserAgent: "latch console operators " + verb}); err != nil {
 				return err
 			}
-			fmt.Fprintln(stdout, "removed", n)
+			fmt.Fprintln(stdout, map[string]string{"add": "added", "remove": "removed"}[verb], n)
 		}
 	case "list":
 		ops, err := svc.Operators(ctx)
@@ -82,4 +84,18 @@ func operatorsVerb(verb string, args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// commandLineActor names who ran a command, for the audit log: the
+// operating-system user and the machine.
+func commandLineActor() string {
+	name := "unknown user"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown host"
+	}
+	return "command line: " + name + "@" + host
 }

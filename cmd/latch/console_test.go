@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/latch-auth/latch/internal/store/sqlstore"
 )
 
 func TestOperatorsAreAddedListedAndRemovedFromTheCommandLine(t *testing.T) {
@@ -34,5 +38,36 @@ func TestOperatorsAreAddedListedAndRemovedFromTheCommandLine(t *testing.T) {
 	}
 	if r := latch(t, dir, nil, "console", "operators", "add", "--database", db); r.code != 2 {
 		t.Fatalf("add without an address: %d", r.code)
+	}
+}
+
+// TestOperatorChangesFromTheCommandLineAreInTheAuditLog: the console's
+// audit log shows each operator added or removed by the command line, with
+// who ran it.
+func TestOperatorChangesFromTheCommandLineAreInTheAuditLog(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "latch.db")
+	mustLatch(t, dir, nil, "console", "operators", "add", "--database", db, "ops@example.com", "second@example.com")
+	mustLatch(t, dir, nil, "console", "operators", "remove", "--database", db, "second@example.com")
+	st, err := sqlstore.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	entries, err := st.ListAudit(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Email, "command line: ") {
+			t.Errorf("audit entry by %q, want the command line and its user", e.Email)
+		}
+		got = append(got, e.Action+" "+e.Target)
+	}
+	slices.Sort(got)
+	if want := []string{"operator.add ops@example.com", "operator.add second@example.com", "operator.remove second@example.com"}; !slices.Equal(got, want) {
+		t.Fatalf("audit log %q, want %q", got, want)
 	}
 }
