@@ -182,3 +182,52 @@ func TestABacklogOfExpiredSessionsIsSweptAChunkAtATime(t *testing.T) {
 		}
 	})
 }
+
+// TestASessionExtendedWhileTheSweepRunsSurvivesIt: a session whose
+// extension is being written when the janitor's sweep reaches it is not
+// swept once the extension commits (PostgreSQL, where the two run at once).
+func TestASessionExtendedWhileTheSweepRunsSurvivesIt(t *testing.T) {
+	onBothBackends(t, 1, func(t *testing.T, db *DB, p store.Project) {
+		if db.Backend() != BackendPostgres {
+			t.Skip("SQLite's one writer runs the sweep and the extension one after the other")
+		}
+		ctx := context.Background()
+		locked, release := make(chan struct{}), make(chan struct{})
+		extended := make(chan error, 1)
+		go func() {
+			extended <- db.InTx(ctx, func(tx store.Store) error {
+				later := t0.Add(3 * time.Hour)
+				if err := tx.TouchSession(ctx, p.ID, "session-test-0", t0.Add(50*time.Minute), &later); err != nil {
+					return err
+				}
+				close(locked)
+				<-release
+				return nil
+			})
+		}()
+		<-locked
+		swept := make(chan error, 1)
+		go func() {
+			_, err := db.DeleteExpired(ctx, t0.Add(time.Hour))
+			swept <- err
+		}()
+		select {
+		case err := <-swept: // it passed over the row the extension holds
+			close(release)
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second): // it waits for that row: let the extension commit first
+			close(release)
+			if err := <-swept; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := <-extended; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.GetSession(ctx, p.ID, "session-test-0"); err != nil {
+			t.Fatalf("a session extended while the sweep ran was swept: %v", err)
+		}
+	})
+}

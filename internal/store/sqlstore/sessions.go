@@ -194,7 +194,11 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	}
 	total := 0
 	for _, s := range steps {
-		query := `DELETE FROM ` + s.table + ` WHERE (` + s.key + `) IN (SELECT ` + s.key + ` FROM ` + s.table + ` WHERE ` + s.where + ` LIMIT ?)`
+		// PostgreSQL locks the chunk's rows as it picks them, skipping any a
+		// write holds: a DELETE that waited for such a row would re-check
+		// only the key, and sweep a session that write has just extended.
+		query := `DELETE FROM ` + s.table + ` WHERE (` + s.key + `) IN (SELECT ` + s.key + ` FROM ` + s.table + ` WHERE ` + s.where +
+			` LIMIT ?` + db.d.skipLocked + `)`
 		for {
 			n, err := db.execCount(ctx, query, s.arg, sweepChunk)
 			total += n
