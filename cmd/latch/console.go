@@ -8,7 +8,6 @@ import (
 	"os/user"
 
 	"github.com/latch-auth/latch/internal/auth"
-	"github.com/latch-auth/latch/internal/store"
 	"github.com/latch-auth/latch/internal/store/sqlstore"
 )
 
@@ -55,18 +54,14 @@ func operatorsVerb(verb string, args []string, stdout io.Writer) error {
 		return err
 	}
 	svc := auth.New(auth.Config{Store: st}) // operators need no keys
-	change := map[string]func(context.Context, string) (string, error){"add": svc.AddOperator, "remove": svc.RemoveOperator}
+	change := map[string]func(context.Context, string, string) (string, error){"add": svc.AddOperator, "remove": svc.RemoveOperator}
 	switch verb {
 	case "add", "remove":
 		for _, e := range c.args() {
-			n, err := change[verb](ctx, e)
-			if err != nil {
-				return err
-			}
 			// The console's audit log shows who changed its operators,
 			// from here too.
-			if err := svc.Audit(ctx, store.AuditEntry{Email: commandLineActor(), Action: "operator." + verb, Target: n,
-				UserAgent: "latch console operators " + verb}); err != nil {
+			n, err := change[verb](ctx, e, commandLineActor())
+			if err != nil {
 				return err
 			}
 			fmt.Fprintln(stdout, map[string]string{"add": "added", "remove": "removed"}[verb], n)

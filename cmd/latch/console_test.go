@@ -43,12 +43,14 @@ func TestOperatorsAreAddedListedAndRemovedFromTheCommandLine(t *testing.T) {
 
 // TestOperatorChangesFromTheCommandLineAreInTheAuditLog: the console's
 // audit log shows each operator added or removed by the command line, with
-// who ran it.
+// who ran it; adding one already there changes and logs nothing; a change
+// whose line cannot be written is not made.
 func TestOperatorChangesFromTheCommandLineAreInTheAuditLog(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	db := "sqlite:" + filepath.Join(dir, "latch.db")
 	mustLatch(t, dir, nil, "console", "operators", "add", "--database", db, "ops@example.com", "second@example.com")
+	mustLatch(t, dir, nil, "console", "operators", "add", "--database", db, "ops@example.com")
 	mustLatch(t, dir, nil, "console", "operators", "remove", "--database", db, "second@example.com")
 	st, err := sqlstore.Open(context.Background(), db)
 	if err != nil {
@@ -69,5 +71,16 @@ func TestOperatorChangesFromTheCommandLineAreInTheAuditLog(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"operator.add ops@example.com", "operator.add second@example.com", "operator.remove second@example.com"}; !slices.Equal(got, want) {
 		t.Fatalf("audit log %q, want %q", got, want)
+	}
+
+	// The audit log refuses writes: the removal is not made either.
+	if _, err := st.SQL().Exec(`CREATE TRIGGER no_audit BEFORE INSERT ON console_audit BEGIN SELECT RAISE(ABORT, 'audit unavailable'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if r := latch(t, dir, nil, "console", "operators", "remove", "--database", db, "ops@example.com"); r.code != 1 || !strings.Contains(r.stderr, "audit unavailable") {
+		t.Fatalf("remove while the audit log refuses writes: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := mustLatch(t, dir, nil, "console", "operators", "list", "--database", db); r.stdout != "ops@example.com\n" {
+		t.Fatalf("a removal whose audit line failed was made: list %q", r.stdout)
 	}
 }

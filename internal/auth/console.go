@@ -54,40 +54,44 @@ func NormalizeOperator(raw string) (string, error) {
 	return NormalizeEmail(raw)
 }
 
-// AddOperator puts an address on the list of console operators.
-func (s *Service) AddOperator(ctx context.Context, email string) (string, error) {
-	e, err := NormalizeOperator(email)
-	if err != nil {
-		return "", fmt.Errorf("%q is not an email address", email)
-	}
-	c, err := s.consoleStore(s.store)
-	if err != nil {
-		return "", err
-	}
-	err = c.AddOperator(ctx, store.ConsoleOperator{Email: e, CreatedAt: s.Now()})
-	if errors.Is(err, store.ErrAlreadyExists) {
-		return e, nil
-	}
-	return e, err
+// AddOperator puts an address on the list of console operators and, in
+// the same transaction, writes the audit log's line for it by actor (none
+// when actor is "", or when the address was already on the list).
+func (s *Service) AddOperator(ctx context.Context, email, actor string) (string, error) {
+	return s.changeOperator(ctx, email, actor, "add")
 }
 
-// RemoveOperator takes an address off the list; its console sessions and
-// links end with it.
-func (s *Service) RemoveOperator(ctx context.Context, email string) (string, error) {
+// RemoveOperator takes an address off the list, its console sessions and
+// links ending with it, and writes the audit log's line as AddOperator does.
+func (s *Service) RemoveOperator(ctx context.Context, email, actor string) (string, error) {
+	return s.changeOperator(ctx, email, actor, "remove")
+}
+
+func (s *Service) changeOperator(ctx context.Context, email, actor, verb string) (string, error) {
 	e, err := NormalizeOperator(email)
 	if err != nil {
 		return "", fmt.Errorf("%q is not an email address", email)
 	}
-	c, err := s.consoleStore(s.store)
-	if err != nil {
-		return "", err
-	}
-	if err := c.RemoveOperator(ctx, e); errors.Is(err, store.ErrNotFound) {
-		return e, fmt.Errorf("%s is not an operator", e)
-	} else if err != nil {
-		return e, err
-	}
-	return e, nil
+	err = s.store.InTx(ctx, func(tx store.Store) error {
+		c, err := s.consoleStore(tx)
+		if err != nil {
+			return err
+		}
+		if verb == "add" {
+			err = c.AddOperator(ctx, store.ConsoleOperator{Email: e, CreatedAt: s.Now()})
+			if errors.Is(err, store.ErrAlreadyExists) {
+				return nil // nothing changed: nothing to log
+			}
+		} else if err = c.RemoveOperator(ctx, e); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%s is not an operator", e)
+		}
+		if err != nil || actor == "" {
+			return err
+		}
+		return c.AddAudit(ctx, store.AuditEntry{At: s.Now(), Email: actor, Action: "operator." + verb, Target: e,
+			UserAgent: "latch console operators " + verb})
+	})
+	return e, err
 }
 
 // Operators lists the console operators.

@@ -185,7 +185,7 @@ func TestLinkOfARemovedOperatorIsRefused(t *testing.T) {
 		cn.addOperator(t, op)
 		b := cn.browser(t)
 		m := cn.Mail.Next(t, op, func() { b.askLink(op) })
-		if _, err := cn.App.Service.RemoveOperator(context.Background(), op); err != nil {
+		if _, err := cn.App.Service.RemoveOperator(context.Background(), op, ""); err != nil {
 			t.Fatal(err)
 		}
 		if p := b.confirm(latchtest.LinkToken(t, m)); p.Status != http.StatusBadRequest {
@@ -224,6 +224,19 @@ func TestConsoleCookieIsSecureUnderHTTPSAndLinksIgnoreTheHostHeader(t *testing.T
 	signIn := send("GET", "/console/sign-in", "", nil)
 	if got := signIn.Header.Get("Strict-Transport-Security"); got != "max-age=31536000" {
 		t.Errorf("a console under https answers Strict-Transport-Security %q, want max-age=31536000", got)
+	}
+	// Not on a development host, where it would outlive the console.
+	for _, host := range []string{"localhost:8443", "login.localhost", "127.0.0.1:8443", "[::1]:8443"} {
+		req, _ := http.NewRequest("GET", srv.URL+"/console/sign-in", nil)
+		req.Host = host
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if got := res.Header.Get("Strict-Transport-Security"); got != "" {
+			t.Errorf("a console under https on %s answers Strict-Transport-Security %q", host, got)
+		}
 	}
 	for _, ck := range signIn.Cookies() {
 		if ck.Name == console.PreCookie {
@@ -298,7 +311,7 @@ func TestRemovedOperatorIsSignedOutOnTheNextRequest(t *testing.T) {
 		cn.addOperator(t, "other@latch.test")
 		b := cn.browser(t)
 		b.signIn(op)
-		if _, err := cn.App.Service.RemoveOperator(context.Background(), op); err != nil {
+		if _, err := cn.App.Service.RemoveOperator(context.Background(), op, ""); err != nil {
 			t.Fatal(err)
 		}
 		p := b.get("/console/projects")

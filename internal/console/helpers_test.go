@@ -41,7 +41,7 @@ func startConsole(t *testing.T, o latchtest.Options) *consoleNode {
 // addOperator puts an address on the list.
 func (cn *consoleNode) addOperator(t *testing.T, email string) {
 	t.Helper()
-	if _, err := cn.App.Service.AddOperator(context.Background(), email); err != nil {
+	if _, err := cn.App.Service.AddOperator(context.Background(), email, ""); err != nil {
 		t.Fatal(err)
 	}
 }
