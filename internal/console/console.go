@@ -14,6 +14,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -155,7 +156,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The confirm page's URL holds a sign-in token: never sent on.
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
-	if c.secure || r.TLS != nil {
+	if (c.secure || r.TLS != nil) && !devHost(r.Host) {
 		// Served over HTTPS: browsers keep to HTTPS for this host for a
 		// year (RFC 6797), so a later plain-HTTP link cannot strip it.
 		h.Set("Strict-Transport-Security", "max-age=31536000")
@@ -342,4 +343,16 @@ func MaskRecipient(s string) string {
 		return s[:2] + strings.Repeat("•", len(s)-4) + s[len(s)-2:]
 	}
 	return "•••"
+}
+
+// devHost tells a development host (localhost, *.localhost or an IP
+// address), on which Strict-Transport-Security would outlive the
+// developer's console and force https on their other local apps.
+func devHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	return host == "localhost" || strings.HasSuffix(host, ".localhost") || net.ParseIP(strings.Trim(host, "[]")) != nil
 }
