@@ -5,7 +5,10 @@
 // message; a POST without the CSRF token is refused; an operator removed
 // from the list is signed out on the next request; a project created in
 // the console comes with a secret that works on the backend; revoke all
-// ends every session; sign-out ends the console session on the server. With
+// ends every session; sign-out ends the console session on the server;
+// the project page's settings, SDK settings, origins, redirect URLs,
+// secrets and key rotation, recent sessions and user deletion each take
+// effect on the backend and are in the audit log. With
 // LATCH_SCREENSHOTS=1 the README's screenshots are written to
 // docs/screenshots/console-*.png (else to a temporary folder, so a test
 // run leaves the checkout as it was).
@@ -25,7 +28,7 @@ const operator = 'ops@latch.test';
 const stranger = 'stranger@elsewhere.test';
 let shots = join(repoRoot, 'docs', 'screenshots');
 
-let latch, browser, page, api, project, userID, laptop, phone, tempShots;
+let latch, browser, page, api, project, userID, bobID, laptop, phone, tempShots;
 
 async function operators(...args) {
   return (await run(latch.bin, ['console', 'operators', ...args, '--database', latch.database])).stdout;
@@ -41,7 +44,7 @@ before(async () => {
   project = await latch.createProject('Acme');
   api = backend(latch.url, project);
   userID = await api.createUser('alice@example.com', { first_name: 'Alice', last_name: 'Liddell' });
-  await api.createUser('bob@example.com', { first_name: 'Bob' });
+  bobID = await api.createUser('bob@example.com', { first_name: 'Bob' });
   laptop = await api.login(userID, { ip_address: '203.0.113.7', user_agent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0' });
   phone = await api.login(userID, { ip_address: '198.51.100.23', user_agent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1) Safari/604.1' });
   if (process.env.LATCH_SCREENSHOTS !== '1') shots = tempShots = await mkdtemp(join(tmpdir(), 'latch-console-shots-'));
@@ -192,6 +195,93 @@ test("a new project's first secret works on the backend; revoke all; sign-out en
   await page.goto(link);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Health', level: 1 }).waitFor();
+});
+
+test("the project page's forms take effect on the backend", async () => {
+  const projectURL = `${latch.url}/console/projects/${project.project_id}`;
+  const bootstrap = (origin) => fetch(`${latch.url}/sdk/v1/projects/bootstrap/${project.public_token}`, {
+    headers: { authorization: 'Basic ' + Buffer.from(`${project.public_token}:`).toString('base64'), 'x-sdk-parent-host': origin },
+  });
+  const flash = (text) => page.getByRole('status').filter({ hasText: text }).waitFor();
+
+  // Settings: the new name is what the SDK's bootstrap tells the page.
+  await page.goto(projectURL);
+  await page.getByLabel('Name', { exact: true }).fill('Acme Corp');
+  await page.getByLabel('Lock after this many failed logins (1–100)').fill('3');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await flash('Settings saved.');
+  await page.getByRole('heading', { name: 'Acme Corp', level: 1 }).waitFor();
+  let boot = await bootstrap('https://app.example');
+  assert.equal(boot.status, 200);
+  const data = (await boot.json()).data;
+  assert.equal(data.project_name, 'Acme Corp');
+  assert.equal(data.pkce_required_for_email_magic_links, true);
+
+  // SDK settings: PKCE off, as bootstrap then says.
+  await page.getByLabel(/Require PKCE/).uncheck();
+  await page.getByRole('button', { name: 'Save SDK settings' }).click();
+  await flash("PKCE for the SDK's email magic links is off.");
+  assert.equal((await (await bootstrap('https://app.example')).json()).data.pkce_required_for_email_magic_links, false);
+
+  // Origin removal: the page at that origin is refused at once.
+  await page.getByRole('button', { name: 'Remove https://app.example', exact: true }).click();
+  await flash('Origin https://app.example removed.');
+  boot = await bootstrap('https://app.example');
+  assert.equal(boot.status, 403, 'a removed origin is still served');
+
+  // Redirect URLs: a link to the new URL is sent; once removed, refused.
+  const send = () => api.call('POST', '/v1/magic_links/email/send', { email: 'alice@example.com', login_magic_link_url: 'https://app.example/magic' });
+  assert.equal((await send()).status, 400, 'an unregistered redirect URL was accepted');
+  await page.getByLabel('Add a redirect URL').fill('https://app.example/magic');
+  await page.getByRole('button', { name: 'Add redirect URL' }).click();
+  await flash('Redirect URL added.');
+  assert.equal((await send()).status, 200);
+  await page.getByRole('button', { name: 'Remove https://app.example/magic', exact: true }).click();
+  await flash('Redirect URL removed.');
+  assert.equal((await send()).status, 400, 'a removed redirect URL is still accepted');
+
+  // A second secret works until it is revoked in the console.
+  await page.getByRole('button', { name: 'Create a secret' }).click();
+  const secretID = /New secret (\S+), shown only this once/.exec(await page.locator('.secret').innerText())?.[1];
+  const secret = (await page.locator('#new-secret').innerText()).trim();
+  assert.ok(secretID, 'the new secret has no id on the page');
+  const withSecret = () => fetch(`${latch.url}/v1/users/${userID}`, {
+    headers: { authorization: 'Basic ' + Buffer.from(`${project.project_id}:${secret}`).toString('base64') },
+  });
+  assert.equal((await withSecret()).status, 200);
+  await page.getByRole('button', { name: `Revoke secret ${secretID}` }).click();
+  await flash(`Secret ${secretID} revoked.`);
+  assert.equal((await withSecret()).status, 401, 'a revoked secret still works');
+
+  // Key rotation at once: the next JWT is signed with the new key, which
+  // the JWKS publishes.
+  await page.getByLabel('New key signs').selectOption('now');
+  await page.getByRole('button', { name: 'Rotate the signing key' }).click();
+  const kid = /New signing key (\S+) is in the JWKS now/.exec(await page.locator('main').innerText())?.[1];
+  assert.ok(kid, 'no new key named after the rotation');
+  const jwks = await (await fetch(`${latch.url}/v1/sessions/jwks/${project.project_id}`)).json();
+  assert.ok(jwks.keys.some((k) => k.kid === kid), 'the JWKS lacks the new key');
+  const tablet = await api.login(userID, { ip_address: '192.0.2.44', user_agent: 'Mozilla/5.0 (iPad) Safari/605.1' });
+  const auth = await api.call('POST', '/v1/sessions/authenticate', { session_token: tablet.token });
+  const header = JSON.parse(Buffer.from(auth.body.session_jwt.split('.')[0], 'base64url'));
+  assert.equal(header.kid, kid, 'the JWT after an immediate rotation is signed with the old key');
+
+  // Recent sessions lists the new session.
+  await page.getByRole('link', { name: 'Recent sessions' }).click();
+  await page.getByText(tablet.id).waitFor();
+
+  // Deleting a user in the console deletes it on the backend.
+  await page.goto(`${projectURL}/users/${bobID}`);
+  await page.getByLabel(`Yes, delete ${bobID}`).check();
+  await page.getByRole('button', { name: 'Delete this user' }).click();
+  await page.waitForURL(`${projectURL}/users`);
+  assert.equal((await api.call('GET', `/v1/users/${bobID}`)).status, 404, 'the deleted user is still there');
+
+  await page.goto(latch.url + '/console/audit');
+  const audit = await page.locator('main').innerText();
+  for (const action of ['project.settings', 'sdk-settings', 'sdk-origin.remove', 'redirect-url.add', 'redirect-url.remove', 'secret.revoke', 'key.rotate', 'user.delete']) {
+    assert.match(audit, new RegExp(`ops@latch\\.test\\s+${action.replace('.', '\\.')}\\s`), `the audit log lacks ${action}`);
+  }
 });
 
 test('an operator removed from the list is signed out on the next request', async () => {
