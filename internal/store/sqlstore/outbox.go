@@ -106,11 +106,11 @@ func (db *DB) ClaimMessages(ctx context.Context, now, leaseUntil time.Time, limi
 	}
 	out := []store.OutboxMessage{}
 	err := db.inTx(ctx, func(tx *DB) error {
-		rows, err := tx.writer().QueryContext(tx.sctx(ctx), tx.q(`UPDATE outbox SET next_attempt_at = ?, attempts = attempts + 1
+		rows, err := tx.writeQuery(ctx, `UPDATE outbox SET next_attempt_at = ?, attempts = attempts + 1
 			WHERE id IN (SELECT id FROM outbox
 				WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ?
 				ORDER BY id LIMIT ?`+tx.d.skipLocked+`)
-			RETURNING `+outboxColumns),
+			RETURNING `+outboxColumns,
 			ms(leaseUntil), ms(now), limit)
 		if err != nil {
 			return db.wrap(err)
@@ -235,10 +235,10 @@ func (db *DB) CountHits(ctx context.Context, projectID string, keys []string, wi
 	got := map[string]int{}
 	err := db.write(ctx, func(db *DB) error {
 		return db.guard(ctx, func() error {
-			rows, err := db.writer().QueryContext(db.sctx(ctx), db.q(`INSERT INTO rate_limits (project_id, bucket, window_start, hits) VALUES `+
+			rows, err := db.writeQuery(ctx, `INSERT INTO rate_limits (project_id, bucket, window_start, hits) VALUES `+
 				strings.Join(values, ", ")+`
 			ON CONFLICT (project_id, bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
-			RETURNING bucket, hits`), args...)
+			RETURNING bucket, hits`, args...)
 			if err != nil {
 				return db.wrap(err)
 			}

@@ -499,12 +499,22 @@ func (db *DB) execCount(ctx context.Context, query string, args ...any) (int, er
 }
 
 func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return db.rowsOn(ctx, db.r, db.reader(), query, args)
+}
+
+// writeQuery runs a write with RETURNING of several rows on the writer: in
+// a transaction, or in a write (see write) on a SQLite file.
+func (db *DB) writeQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return db.rowsOn(ctx, db.w, db.writer(), query, args)
+}
+
+func (db *DB) rowsOn(ctx context.Context, pool *sql.DB, q querier, query string, args []any) (*sql.Rows, error) {
 	ctx = db.sctx(ctx)
-	if st := db.cached(ctx, db.r, query); st != nil {
+	if st := db.cached(ctx, pool, query); st != nil {
 		rows, err := st.QueryContext(ctx, args...)
 		return rows, db.wrap(err)
 	}
-	rows, err := db.reader().QueryContext(ctx, db.q(query), args...)
+	rows, err := q.QueryContext(ctx, db.q(query), args...)
 	return rows, db.wrap(err)
 }
 

@@ -103,7 +103,7 @@ func (db *DB) commitTouches(batch []*touch) {
 	written := make(map[accessKey]bool, len(last))
 	err := db.inTx(ctx, func(tx *DB) error {
 		return inChunks(len(args)/4, func(lo, hi int) error {
-			rows, err := tx.query(ctx, withValues("project_id, id, last, expires", "?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT)", hi-lo,
+			rows, err := tx.writeQuery(ctx, withValues("project_id, id, last, expires", "?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT)", hi-lo,
 				`UPDATE sessions SET last_accessed_at = v.last, expires_at = COALESCE(v.expires, sessions.expires_at) FROM v
 				WHERE sessions.project_id = v.project_id AND sessions.id = v.id
 				RETURNING sessions.project_id, sessions.id`), args[4*lo:4*hi]...)
