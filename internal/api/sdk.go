@@ -297,18 +297,12 @@ func (s *Server) sdkMagicLinkSend(create, attach bool) func(http.ResponseWriter,
 			LoginTemplateID: in.LoginTemplateID, SignupTemplateID: in.SignupTemplateID,
 			CodeChallenge: in.CodeChallenge, Locale: in.Locale,
 		}
-		if attach {
-			if _, _, err := s.sdkSessionUser(r, c); err != nil {
-				writeError(w, r, err)
-				return
-			}
-			req.SessionToken = c.session
-		}
-		if err := s.svc.LimitSDKSend(r.Context(), c.p, s.clientIP(r)); err != nil {
+		tok, err := s.sdkSendSession(r, c, attach)
+		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		var err error
+		req.SessionToken = tok
 		if create {
 			_, err = s.svc.LoginOrCreateMagicLink(r.Context(), c.p, req)
 		} else {
@@ -320,6 +314,22 @@ func (s *Server) sdkMagicLinkSend(create, attach bool) func(http.ResponseWriter,
 		}
 		writeSDK(w, r, ok(r))
 	}
+}
+
+// sdkSendSession is every SDK send's gate: with attach, a live session
+// (its token returned, naming the user to attach to); then the send limit.
+func (s *Server) sdkSendSession(r *http.Request, c sdkCall, attach bool) (string, error) {
+	var tok string
+	if attach {
+		if _, _, err := s.sdkSessionUser(r, c); err != nil {
+			return "", err
+		}
+		tok = c.session
+	}
+	if err := s.svc.LimitSDKSend(r.Context(), c.p, s.clientIP(r)); err != nil {
+		return "", err
+	}
+	return tok, nil
 }
 
 // sdkLogin writes an SDK login's answer: the backend's, which the SDK
@@ -374,17 +384,12 @@ func (s *Server) sdkOTPSend(channel string, create, attach bool) func(http.Respo
 		} else {
 			req.PhoneNumber = in.PhoneNumber
 		}
-		if attach {
-			if _, _, err := s.sdkSessionUser(r, c); err != nil {
-				writeError(w, r, err)
-				return
-			}
-			req.SessionToken = c.session
-		}
-		if err := s.svc.LimitSDKSend(r.Context(), c.p, s.clientIP(r)); err != nil {
+		tok, err := s.sdkSendSession(r, c, attach)
+		if err != nil {
 			writeError(w, r, err)
 			return
 		}
+		req.SessionToken = tok
 		res, err := s.svc.SendOTP(r.Context(), c.p, channel, create, req)
 		if err != nil {
 			writeError(w, r, err)

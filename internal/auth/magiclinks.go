@@ -243,7 +243,8 @@ type linkToSend struct {
 	attach bool
 }
 
-// sendLink stores a new link and queues its email in the caller's transaction.
+// sendLink stores a new link and queues its email in the caller's
+// transaction: a magic link's, an attach link's or a password reset's.
 func (s *Service) sendLink(ctx context.Context, tx store.Store, p store.Project, l linkToSend) error {
 	redirect, err := s.resolveRedirect(ctx, tx, p, l.given, l.noDefault)
 	if err != nil {
@@ -261,10 +262,14 @@ func (s *Service) sendLink(ctx context.Context, tx store.Store, p store.Project,
 	if err := tx.CreateMagicLink(ctx, ml); err != nil {
 		return err
 	}
-	url := magicLinkURL(redirect, token)
-	msg := deliver.MagicLinkEmail(p.Name, l.email.Address, url, l.kind)
-	if l.attach {
-		msg = deliver.AttachLinkEmail(p.Name, l.email.Address, url, l.expires.Sub(now))
+	var msg deliver.Message
+	switch {
+	case l.kind == store.MagicLinkResetPassword:
+		msg = deliver.PasswordResetEmail(p.Name, l.email.Address, tokenURL(redirect, "reset_password", token), l.expires.Sub(now))
+	case l.attach:
+		msg = deliver.AttachLinkEmail(p.Name, l.email.Address, magicLinkURL(redirect, token), l.expires.Sub(now))
+	default:
+		msg = deliver.MagicLinkEmail(p.Name, l.email.Address, magicLinkURL(redirect, token), l.kind)
 	}
 	return deliver.Enqueue(ctx, tx, s.ring, p.ID, msg, now)
 }

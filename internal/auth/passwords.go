@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/latch-auth/latch/internal/deliver"
 	"github.com/latch-auth/latch/internal/secret"
 	"github.com/latch-auth/latch/internal/store"
 )
@@ -341,23 +340,10 @@ func (s *Service) StartPasswordReset(ctx context.Context, p store.Project, r Res
 		if err != nil {
 			return err
 		}
-		e := emailOf(u, addr)
-		redirect, err := s.resolveRedirect(ctx, tx, p, r.ResetPasswordRedirectURL, ErrNoResetRedirect)
-		if err != nil {
-			return err
-		}
-		now := s.Now()
-		token := secret.MagicLinkToken()
-		ml := store.MagicLink{TokenHash: secret.Hash(token), ProjectID: p.ID, UserID: u.ID, EmailID: e.ID, Kind: store.MagicLinkResetPassword,
-			CodeChallenge: r.CodeChallenge, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-		if r.Attributes != nil {
-			ml.IPAddress, ml.UserAgent = r.Attributes.IPAddress, r.Attributes.UserAgent
-		}
-		if err := tx.CreateMagicLink(ctx, ml); err != nil {
-			return err
-		}
-		msg := deliver.PasswordResetEmail(p.Name, addr, tokenURL(redirect, "reset_password", token), ttl)
-		if err := deliver.Enqueue(ctx, tx, s.ring, p.ID, msg, now); err != nil {
+		e := store.Email{ID: emailOf(u, addr).ID, Address: addr}
+		link := linkToSend{userID: u.ID, email: e, kind: store.MagicLinkResetPassword, given: r.ResetPasswordRedirectURL,
+			noDefault: ErrNoResetRedirect, expires: s.Now().Add(ttl), challenge: r.CodeChallenge, attrs: r.Attributes}
+		if err := s.sendLink(ctx, tx, p, link); err != nil {
 			return err
 		}
 		out = LinkSent{UserID: u.ID, EmailID: e.ID}
