@@ -438,13 +438,7 @@ func (s *Server) sdkSessionAuthenticate(w http.ResponseWriter, r *http.Request, 
 		writeError(w, r, err)
 		return
 	}
-	if _, _, err := s.sdkSessionUser(r, c); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	res, err := s.svc.AuthenticateSession(r.Context(), c.p, auth.AuthenticateSessionRequest{
-		SessionOptions: auth.SessionOptions{SessionToken: c.session, SessionDurationMinutes: in.SessionDurationMinutes},
-	})
+	res, err := s.svc.SDKAuthenticateSession(r.Context(), c.p, c.session, in.SessionDurationMinutes)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -455,11 +449,7 @@ func (s *Server) sdkSessionAuthenticate(w http.ResponseWriter, r *http.Request, 
 // sdkSessionRevoke ends the session named by the Basic password, and no
 // other.
 func (s *Server) sdkSessionRevoke(w http.ResponseWriter, r *http.Request, c sdkCall) {
-	if _, _, err := s.sdkSessionUser(r, c); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if err := s.svc.RevokeSession(r.Context(), c.p, auth.RevokeRequest{SessionToken: c.session}); err != nil {
+	if err := s.svc.SDKRevokeSession(r.Context(), c.p, c.session); err != nil {
 		writeError(w, r, err)
 		return
 	}

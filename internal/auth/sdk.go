@@ -179,6 +179,34 @@ func (s *Service) SDKSession(ctx context.Context, p store.Project, token string)
 	return s.sessionWithUserFor(ctx, p, token, "")
 }
 
+// SDKAuthenticateSession is the SDK's sessions/authenticate: the session
+// its Basic password names (as SDKSession resolves it, read once), then
+// AuthenticateSession's check of a duration and its refresh.
+func (s *Service) SDKAuthenticateSession(ctx context.Context, p store.Project, token string, minutes *int) (SessionResult, error) {
+	sess, u, err := s.SDKSession(ctx, p, token)
+	if err != nil {
+		return SessionResult{}, err
+	}
+	if err := checkDuration(minutes); err != nil {
+		return SessionResult{}, err
+	}
+	return s.refreshSession(ctx, p, sess, u, SessionOptions{SessionToken: token, SessionDurationMinutes: minutes})
+}
+
+// SDKRevokeSession ends the session the SDK's Basic password names (as
+// SDKSession resolves it, read once), and no other.
+func (s *Service) SDKRevokeSession(ctx context.Context, p store.Project, token string) error {
+	sess, _, err := s.SDKSession(ctx, p, token)
+	if err != nil {
+		return err
+	}
+	err = s.store.DeleteSession(ctx, p.ID, sess.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrSessionNotFound
+	}
+	return storeErr(err, "revoke session")
+}
+
 // DeleteOwnEmail removes one of the user's own emails; another user's
 // email is ErrEmailNotFound, as a missing one is.
 func (s *Service) DeleteOwnEmail(ctx context.Context, p store.Project, userID, emailID string) (store.User, error) {

@@ -348,6 +348,14 @@ func (s *Service) AuthenticateSession(ctx context.Context, p store.Project, r Au
 		// check passes; answered before any write, as a refusal changes nothing.
 		return SessionResult{}, ErrSessionAuthorization
 	}
+	return s.refreshSession(ctx, p, sess, u, r.SessionOptions)
+}
+
+// refreshSession is the rest of a session check once the live session and
+// its user are read (by AuthenticateSession, or SDKAuthenticateSession):
+// the access recorded, the options applied, the answer with its JWT.
+func (s *Service) refreshSession(ctx context.Context, p store.Project, sess store.Session, u store.User, r SessionOptions) (SessionResult, error) {
+	var err error
 	now := s.Now()
 	switch {
 	case hasValue(r.SessionCustomClaims):
