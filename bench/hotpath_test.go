@@ -248,6 +248,19 @@ func BenchmarkSessionsAuthenticateByJWT(b *testing.B) {
 	})
 }
 
+// BenchmarkSessionsAuthenticateWithClaims checks by token sessions that
+// carry custom claims (set once each before the timer), which every
+// answer and its JWT show.
+func BenchmarkSessionsAuthenticateWithClaims(b *testing.B) {
+	benchAuthenticate(b, func(h *hotApp, i int) string {
+		body := `{"session_token":"` + h.seed.tokens[i] + `","session_custom_claims":{"plan":"gold","org":{"id":"org-123","tier":3}}}`
+		if code, resp := h.do("POST", "/v1/sessions/authenticate", body); code != http.StatusOK {
+			b.Fatalf("set claims: %d %s", code, resp)
+		}
+		return tokenBody(h.seed.tokens[i])
+	})
+}
+
 func BenchmarkTokenHash(b *testing.B) {
 	tok := secret.SessionToken()
 	b.ReportAllocs()
