@@ -8,7 +8,9 @@
 // ends every session; sign-out ends the console session on the server;
 // the project page's settings, SDK settings, origins, redirect URLs,
 // secrets and key rotation, recent sessions and user deletion each take
-// effect on the backend and are in the audit log. With
+// effect on the backend and are in the audit log; a message the mail
+// server refused is failed in the outbox, and its Retry button delivers
+// it. With
 // LATCH_SCREENSHOTS=1 the README's screenshots are written to
 // docs/screenshots/console-*.png (else to a temporary folder, so a test
 // run leaves the checkout as it was).
@@ -20,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startLatch, repoRoot } from '../conformance/lib/latch.js';
+import { poll } from '../conformance/lib/smtp.js';
 import { launchChromium } from './lib/chromium.js';
 import { backend } from './lib/console-backend.js';
 
@@ -147,6 +150,37 @@ test('the audit log shows who did what, when and from where', async () => {
   await page.goto(`${latch.url}/console/projects/${project.project_id}/users/${userID}`);
   await shot('user-phone');
   await page.setViewportSize({ width: 1100, height: 800 });
+});
+
+test("a message the mail server refused is failed in the outbox; Retry delivers it", async () => {
+  const to = 'carol@bounce.test';
+  latch.mail.refuse(to);
+  const sent = await api.call('POST', '/v1/magic_links/email/login_or_create', {
+    email: to, login_magic_link_url: 'https://app.example/authenticate', signup_magic_link_url: 'https://app.example/authenticate',
+  });
+  assert.equal(sent.status, 200, JSON.stringify(sent.body));
+  // The refusal is permanent: the row is failed, not retrying, and stays so.
+  const row = page.locator('tr', { hasText: 'c•••@bounce.test' });
+  await poll(async () => {
+    await page.goto(latch.url + '/console/outbox?state=failed');
+    return (await row.count()) === 1;
+  }, 'the refused message to be failed in the outbox');
+  assert.match(await row.innerText(), /failed[\s\S]*550/);
+  assert.equal(latch.mail.count(to), 0);
+  const id = (await row.locator('td').first().innerText()).trim();
+
+  latch.mail.accept(to);
+  await page.getByRole('button', { name: `Retry message ${id}` }).click();
+  await page.waitForURL(/\/console\/outbox$/);
+  const mail = await latch.mail.waitFor(to);
+  assert.match(mail.text, /https:\/\/app\.example\/authenticate\?/);
+  assert.equal(latch.mail.count(to), 1);
+  await poll(async () => {
+    await page.goto(latch.url + '/console/outbox?state=sent');
+    return (await row.count()) === 1;
+  }, 'the retried message to be sent');
+  await page.goto(latch.url + '/console/audit');
+  assert.match(await page.locator('main').innerText(), new RegExp(`ops@latch\\.test\\s+outbox\\.retry\\s+${id}\\b`));
 });
 
 test("a new project's first secret works on the backend; revoke all; sign-out ends the console session", async () => {

@@ -1,10 +1,13 @@
 // A minimal SMTP receiver on loopback: enough of RFC 5321 for Latch's mailer
 // (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT; no STARTTLS, no AUTH), keeping
-// every message it is given, with the text/plain part decoded.
+// every message it is given, with the text/plain part decoded. refuse(to)
+// makes it answer RCPT for that address with a permanent 550, as a server
+// that does not know the mailbox would, until accept(to).
 import net from 'node:net';
 
 export async function startSMTP() {
   const messages = [];
+  const refused = new Set();
   const sockets = new Set();
   const server = net.createServer((socket) => {
     sockets.add(socket);
@@ -49,10 +52,16 @@ export async function startSMTP() {
             envelope = { from: addressIn(line), to: [] };
             reply('250 2.1.0 OK');
             break;
-          case 'RCPT':
-            envelope.to.push(addressIn(line));
+          case 'RCPT': {
+            const to = addressIn(line);
+            if (refused.has(to)) {
+              reply('550 5.1.1 No such mailbox here');
+              break;
+            }
+            envelope.to.push(to);
             reply('250 2.1.5 OK');
             break;
+          }
           case 'DATA':
             inData = true;
             reply('354 End data with <CR><LF>.<CR><LF>');
@@ -81,6 +90,13 @@ export async function startSMTP() {
     /** Waits for the n-th (1-based) message to `to` and returns it. */
     waitFor(to, n = 1, timeoutMs = 10000) {
       return poll(() => messages.filter((m) => m.envelopeTo.includes(to.toLowerCase()))[n - 1], `email #${n} to ${to}`, timeoutMs);
+    },
+    /** From now on, RCPT to `to` gets a permanent 550 (until accept). */
+    refuse(to) {
+      refused.add(to.toLowerCase());
+    },
+    accept(to) {
+      refused.delete(to.toLowerCase());
     },
     count(to) {
       return messages.filter((m) => m.envelopeTo.includes(to.toLowerCase())).length;

@@ -76,6 +76,33 @@ func TestNewHashesUseOWASPArgon2idAndVerify(t *testing.T) {
 	if _, rehash, err := h.verify(ctx, weak, "x"); err != nil || !rehash {
 		t.Fatalf("a hash with weaker parameters: rehash=%v err=%v", rehash, err)
 	}
+	// Each parameter on its own: a hash weaker in any one of them is
+	// rehashed, and its check still costs one Argon2id at today's
+	// parameters (the floor), so a cheap stored hash answers no faster.
+	// (A shorter key costs as much to compute, so it needs no floor.)
+	salt := []byte("0123456789abcdef")
+	for _, c := range []struct {
+		name, weak string
+		hashes     int64
+	}{
+		{"less memory", encodeArgon("argon2id", 1024, argonTime, argonThreads, salt, make([]byte, argonKeyLen)), 2},
+		{"fewer passes", encodeArgon("argon2id", argonMemoryKiB, 1, argonThreads, salt, make([]byte, argonKeyLen)), 2},
+		{"argon2i", encodeArgon("argon2i", argonMemoryKiB, argonTime, argonThreads, salt, make([]byte, argonKeyLen)), 2},
+		{"a shorter key", encodeArgon("argon2id", argonMemoryKiB, argonTime, argonThreads, salt, make([]byte, 16)), 1},
+	} {
+		name, weak := c.name, c.weak
+		before, hashesBefore := h.argons.Load(), h.hashes.Load()
+		if _, rehash, err := h.verify(ctx, weak, "x"); err != nil || !rehash {
+			t.Errorf("a hash with %s: rehash=%v err=%v", name, rehash, err)
+		}
+		if n, all := h.argons.Load()-before, h.hashes.Load()-hashesBefore; n != 1 || all != c.hashes {
+			t.Errorf("a hash with %s: %d Argon2id computations at today's parameters (want 1) of %d (want %d)", name, n, all, c.hashes)
+		}
+	}
+	before, hashesBefore := h.argons.Load(), h.hashes.Load()
+	if _, _, err := h.verify(ctx, stored, "x"); err != nil || h.argons.Load()-before != 1 || h.hashes.Load()-hashesBefore != 1 {
+		t.Errorf("a wrong password on a hash at today's parameters: %d Argon2id computations of %d (want 1 of 1), err=%v", h.argons.Load()-before, h.hashes.Load()-hashesBefore, err)
+	}
 	if _, _, err := h.verify(ctx, "$argon2id$v=19$garbage", "x"); err == nil {
 		t.Fatal("a stored hash that does not parse verified")
 	} else if _, isCaller := AsError(err); isCaller {

@@ -16,6 +16,9 @@ func TestOriginsAreKeptAsBrowsersSendThem(t *testing.T) {
 		"http://app.example:80":      "http://app.example",
 		"https://app.example:8443":   "https://app.example:8443",
 		"http://[::1]:8080":          "http://[::1]:8080",
+		"http://[::1]":               "http://[::1]",
+		"HTTP://[::1]:80/":           "http://[::1]",
+		"https://[2001:DB8::1]:443":  "https://[2001:db8::1]",
 		"http://127.0.0.1":           "http://127.0.0.1",
 		" https://xn--bcher-kva.de ": "https://xn--bcher-kva.de",
 		"https://app.example:443/":   "https://app.example",
@@ -29,7 +32,8 @@ func TestOriginsAreKeptAsBrowsersSendThem(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "null", "localhost:3000", "app.example", "https://app.example/login", "https://app.example?x=1",
-		"https://app.example#x", "https://u:p@app.example", "ftp://app.example", "https://*.app.example", "file:///etc", "https://", "javascript:alert(1)", "http://app.example:65536", "http://app.example:0", "http://app.example:-1"} {
+		"https://app.example#x", "https://u:p@app.example", "ftp://app.example", "https://*.app.example", "file:///etc", "https://", "javascript:alert(1)", "http://app.example:65536", "http://app.example:0", "http://app.example:-1",
+		"http://[fe80::1%25eth0]:8080", "http://[fe80::1%25eth0]"} {
 		if got, err := auth.NormalizeOrigin(bad); err == nil {
 			t.Errorf("NormalizeOrigin(%q) = %q, want an error", bad, got)
 		}

@@ -2,6 +2,7 @@ package secret
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,5 +53,21 @@ func TestRecoveryCodesHaveStytchsShapeAndDiffer(t *testing.T) {
 			t.Fatalf("recovery code %q repeated", c)
 		}
 		seen[c] = true
+	}
+	// Every character equally likely: without rejection sampling a byte
+	// mod 36 makes a–d (the remainders 0–3) 8/7 as likely as the rest.
+	// Over 48,000 characters a fair draw gives a–d 5,333 times (σ ≈ 69);
+	// the biased one about 6,000. The bound is fair + 5σ.
+	ad, total := 0, 0
+	for range 4000 {
+		for _, r := range strings.ReplaceAll(RecoveryCode(), "-", "") {
+			total++
+			if r >= 'a' && r <= 'd' {
+				ad++
+			}
+		}
+	}
+	if limit := total*4/36 + 5*69; ad > limit {
+		t.Fatalf("a–d drawn %d times of %d characters, more than %d: the alphabet is not drawn evenly", ad, total, limit)
 	}
 }
