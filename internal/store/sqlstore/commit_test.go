@@ -257,8 +257,18 @@ func TestACallerGivingUpMidWriteDoesNotUndoItsBatch(t *testing.T) {
 func TestWritesAfterCloseAreRefused(t *testing.T) {
 	db, pid := openFile(t)
 	db.Close()
-	if _, err := db.CountHit(context.Background(), pid, "k", time.Unix(0, 0)); !errors.Is(err, errClosed) {
-		t.Fatalf("write after Close: %v, want %v", err, errClosed)
+	refused := make(chan error, 1)
+	go func() {
+		_, err := db.CountHit(context.Background(), pid, "k", time.Unix(0, 0))
+		refused <- err
+	}()
+	select {
+	case err := <-refused:
+		if !errors.Is(err, errClosed) {
+			t.Fatalf("write after Close: %v, want %v", err, errClosed)
+		}
+	case <-time.After(10 * time.Second): // a regression waits forever: fail instead
+		t.Fatal("a write after Close is still waiting for the closed writer")
 	}
 }
 
